@@ -1,0 +1,33 @@
+import Foundation
+
+/// Console lines that mean the guest is in trouble, so the running step fails
+/// at once instead of at its timeout (the checks kola and LAVA make).
+public struct ConsoleTrouble: Sendable, Equatable, Codable {
+    /// Short name of the check, e.g. "kernel panic".
+    public var kind: String
+    /// The line that matched.
+    public var line: String
+
+    /// Whether this kind of trouble means the guest is dead, not just unwell.
+    public var isFatal: Bool { kind == "kernel panic" }
+
+    static let checks: [(kind: String, pattern: ConsolePattern)] = [
+        ("kernel panic", #"Kernel panic - not syncing"#),
+        ("kernel oops", #"\bOops: |\bOops\[#"#),
+        ("kernel BUG", #"\bBUG: "#),
+        ("kernel warning", #"WARNING: CPU: \d+ PID: \d+ at "#),
+        ("call trace", #"\bCall Trace:"#),
+        ("general protection fault", #"general protection fault"#),
+        ("segfault", #"\bsegfault at [0-9a-f]+ ip "#),
+        ("out of memory", #"invoked oom-killer|Out of memory: Killed process"#),
+        ("emergency shell", #"You are in emergency mode|Entering emergency mode|Give root password for maintenance|dracut: Refusing to continue"#),
+        ("I/O error", #"rejecting I/O to offline device|EXT4-fs error"#),
+    ].map { ($0.0, try! ConsolePattern($0.1)) }
+
+    /// The first check `line` trips, unless one of `allowed` matches it.
+    public static func check(_ line: String, allowed: [ConsolePattern]) -> ConsoleTrouble? {
+        guard let hit = checks.first(where: { $0.pattern.matches(line) }) else { return nil }
+        if allowed.contains(where: { $0.matches(line) }) { return nil }
+        return ConsoleTrouble(kind: hit.kind, line: line)
+    }
+}

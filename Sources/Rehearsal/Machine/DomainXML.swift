@@ -1,0 +1,64 @@
+import Foundation
+
+/// The libvirt domain XML for a machine.
+///
+/// Devices: the serial port (kernel log and a root shell for people) and a
+/// virtio console (`hvc0`, the harness's command channel, kept free of kernel
+/// messages). Every stop — power-off, reboot, crash — destroys the domain, so
+/// the harness sees it as an event instead of a guest quietly starting over.
+/// The domain is tagged in `<metadata>` so that `rehearse clean` can find
+/// ours and leave everything else alone.
+public struct DomainXML: Sendable {
+    /// Our metadata namespace; a domain without it is not ours.
+    public static let namespace = "https://rehearsal.dev/xmlns/machine/1"
+    public static let serialDevice = "serial0"
+    /// libvirt's alias for the second console, the virtio one.
+    public static let channelDevice = "console1"
+
+    public var name: String
+    public var accelerator: Accelerator
+    public var memoryMiB: Int
+    public var cpus: Int
+    public var kernel: String
+    public var initrd: String?
+    public var cmdline: String
+    /// Identifies the run in the metadata (`rehearse clean` prints it).
+    public var runID: String
+    public var scenario: String
+
+    public func render() -> String {
+        """
+        <domain type='\(accelerator.domainType)'>
+          <name>\(esc(name))</name>
+          <metadata>
+            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' pid='\(getpid())' scenario='\(esc(scenario))'/>
+          </metadata>
+          <memory unit='MiB'>\(memoryMiB)</memory>
+          <vcpu>\(cpus)</vcpu>
+          <os>
+            <type arch='x86_64' machine='pc'>hvm</type>
+            <kernel>\(esc(kernel))</kernel>
+        \(initrd.map { "    <initrd>\(esc($0))</initrd>\n" } ?? "")    <cmdline>\(esc(cmdline))</cmdline>
+          </os>
+          <features><acpi/></features>
+          <clock offset='utc'/>
+          <on_poweroff>destroy</on_poweroff>
+          <on_reboot>destroy</on_reboot>
+          <on_crash>destroy</on_crash>
+          <devices>
+            <serial type='pty'><target port='0'/></serial>
+            <console type='pty'><target type='serial' port='0'/></console>
+            <console type='pty'><target type='virtio' port='1'/></console>
+            <controller type='usb' model='none'/>
+            <memballoon model='none'/>
+          </devices>
+        </domain>
+        """
+    }
+
+    private func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Libvirt
+
+/// Finds and removes what killed runs left behind: our domains (tagged in
+/// their metadata) and QEMU processes of our embedded roots. It touches
+/// nothing that isn't ours, and nothing a live rehearse process still owns.
+public enum Janitor {
+    public struct Removed: Sendable, CustomStringConvertible {
+        public var what: String
+        public var detail: String
+        public var description: String { "\(what): \(detail)" }
+    }
+
+    /// Destroys our domains on `connection` whose owning process is gone.
+    /// With `ownedByDeadOnly` false (we hold the embedded root's lock, so no
+    /// live process can own them) every tagged domain goes.
+    public static func sweep(_ connection: Connection, ownedByDeadOnly: Bool) throws -> [Removed] {
+        var removed: [Removed] = []
+        for d in try connection.allDomains() {
+            guard let meta = try? d.metadataElement(namespace: DomainXML.namespace) else { continue }
+            if ownedByDeadOnly, let pid = attribute("pid", in: meta).flatMap(Int32.init), kill(pid, 0) == 0 { continue }
+            let run = attribute("run", in: meta) ?? "?"
+            try d.destroy()
+            removed.append(Removed(what: "domain", detail: "\(d.name) (run \(run))"))
+        }
+        return removed
+    }
+
+    /// Sweeps every embedded root in the pool that no live process holds,
+    /// including QEMU processes libvirt no longer knows about.
+    public static func sweepEmbeddedRoots(state: StateDirectory) throws -> (removed: [Removed], busy: [String]) {
+        var removed: [Removed] = []
+        var busy: [String] = []
+        for i in 0..<Hypervisor.poolSize {
+            let dir = state.embedRoots.appendingPathComponent("root-\(i)")
+            guard FileManager.default.fileExists(atPath: dir.path) else { continue }
+            guard let lock = try FileLock(path: dir.path + ".lock", wait: false) else {
+                busy.append(dir.path)
+                continue
+            }
+            defer { lock.unlock() }
+            let connection = try Connection(uri: "qemu:///embed?root=\(dir.path)")
+            removed += try sweep(connection, ownedByDeadOnly: false)
+            connection.close()
+            removed += killStrayQEMU(root: dir)
+        }
+        return (removed, busy)
+    }
+
+    /// QEMU processes started from `root` (their command line names it) that
+    /// are still running although nobody holds the root.
+    static func killStrayQEMU(root: URL) -> [Removed] {
+        var removed: [Removed] = []
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for p in procs {
+            guard let pid = Int32(p),
+                  let data = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else { continue }
+            let argv = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let exe = argv.first, exe.contains("qemu-system"),
+                  argv.contains(where: { $0.contains(root.path + "/") }) else { continue }
+            kill(pid, SIGKILL)
+            removed.append(Removed(what: "QEMU process", detail: "pid \(pid)"))
+        }
+        return removed
+    }
+
+    static func attribute(_ name: String, in xml: String) -> String? {
+        guard let r = xml.range(of: "\(name)=\""), let end = xml[r.upperBound...].firstIndex(of: "\"") else {
+            guard let r = xml.range(of: "\(name)='"), let end = xml[r.upperBound...].firstIndex(of: "'") else { return nil }
+            return String(xml[r.upperBound..<end])
+        }
+        return String(xml[r.upperBound..<end])
+    }
+}

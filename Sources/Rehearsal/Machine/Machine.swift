@@ -1,0 +1,108 @@
+import Foundation
+import Libvirt
+
+/// One running guest: its libvirt domain, its serial console and command
+/// channel, and everything they delivered.
+///
+/// The machine owns its domain: `destroy()` is its one close, it is called on
+/// every path out of a run (pass, failure, timeout, signal), and a second
+/// SIGINT during a run triggers it from the emergency hook as well.
+public final class Machine: @unchecked Sendable {
+    // @unchecked: the stored references are immutable; `destroyed` is guarded by `lock`.
+    public let name: String
+    public let domain: Domain
+    public let io: MachineIO
+    public let shell: ShellSession
+    public let xml: String
+    /// Seconds from `createDomain` to the shell answering (set by `waitReady`).
+    public private(set) var readySeconds: Double?
+    public let started: Stopwatch
+
+    private let serial: ConsoleStream
+    private let channel: ConsoleStream
+    private let watch: LifecycleWatch
+    private let lock = NSLock()
+    private var destroyed = false
+    private var hook: UUID?
+
+    /// Starts a machine from `image` and attaches to its consoles.
+    /// Transcripts go into `directory` (`console.log`, `channel.log`).
+    public init(name: String, image: BootImage, spec: MachineSpec, hypervisor: Hypervisor,
+                runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL) throws {
+        let xml = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
+                            kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
+                            runID: runID, scenario: scenario).render()
+        try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
+        let started = Stopwatch()
+        let log = ConsoleLog(started: started, transcript: directory.appendingPathComponent("console.log"), allowed: allowConsole)
+        let io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
+        let domain: Domain
+        do {
+            domain = try hypervisor.connection.createDomain(xml: xml)
+        } catch let e as LibvirtError {
+            throw MachineError.infrastructure("starting the machine failed: \(e.message)")
+        }
+        // From here on the domain exists: any failure must destroy it.
+        do {
+            let watch = try LifecycleWatch(domain: domain) { io.lifecycle($0) }
+            let serial = try ConsoleStream(domain: domain, device: DomainXML.serialDevice) { io.serialEvent($0) }
+            let channel = try ConsoleStream(domain: domain, device: DomainXML.channelDevice) { io.channelEvent($0) }
+            self.watch = watch
+            self.serial = serial
+            self.channel = channel
+        } catch {
+            io.markStopping()
+            try? domain.destroy()
+            throw MachineError.infrastructure("attaching to the machine's consoles failed: \(error)")
+        }
+        self.name = name
+        self.domain = domain
+        self.io = io
+        self.xml = xml
+        self.started = started
+        let channel = self.channel
+        self.shell = ShellSession(io: io) { try channel.send($0) }
+        self.hook = Interruption.shared.addEmergencyHook { [domain] in try? domain.destroy() }
+    }
+
+    deinit { destroy() }
+
+    /// Waits until the guest's shell answers on the command channel.
+    public func waitReady(deadline: Deadline) throws {
+        try shell.connect(deadline: deadline)
+        readySeconds = started.seconds
+    }
+
+    /// Runs a command in the guest.
+    public func run(_ command: String, deadline: Deadline) throws -> CommandResult {
+        try shell.run(command, deadline: deadline)
+    }
+
+    /// Waits until the unsearched console text matches `pattern`; the text up
+    /// to the matching line is then consumed.
+    public func waitForConsole(_ pattern: ConsolePattern, deadline: Deadline) throws -> String {
+        try io.wait(until: deadline, what: "waiting for /\(pattern.source)/ on the console") { view in
+            let text = view.log.unsearchedText
+            guard let r = pattern.firstMatch(in: text) else { return nil }
+            let linesBefore = text[..<r.upperBound].filter { $0 == "\n" }.count
+            view.log.searchFrom = min(view.log.searchFrom + linesBefore + 1, view.log.lines.count)
+            return String(text[r])
+        }
+    }
+
+    /// Powers the machine off hard and releases its consoles. Idempotent.
+    public func destroy() {
+        lock.lock()
+        let first = !destroyed
+        destroyed = true
+        lock.unlock()
+        guard first else { return }
+        io.markStopping()
+        watch.cancel()
+        channel.close()
+        serial.close()
+        try? domain.destroy()
+        io.closeTranscripts()
+        if let hook { Interruption.shared.removeEmergencyHook(hook) }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Machine-readable reports of a run: JSON (everything) and JUnit XML (one
+/// `<testcase>` per step, which CI servers ingest).
+public enum ReportWriter {
+    public static func json(_ results: [ScenarioResult]) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return try e.encode(RunReport(scenarios: results))
+    }
+
+    struct RunReport: Codable {
+        var tool = "rehearse"
+        var scenarios: [ScenarioResult]
+    }
+
+    public static func junit(_ results: [ScenarioResult]) -> String {
+        var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        let tests = results.reduce(0) { $0 + max($1.steps.count, 1) }
+        let failures = results.reduce(0) { $0 + $1.steps.filter { $0.outcome == .failed }.count }
+        let errors = results.reduce(0) { acc, r in
+            acc + r.steps.filter { $0.outcome == .infrastructure || $0.outcome == .interrupted }.count
+                + (r.steps.allSatisfy { $0.outcome == .skipped } && r.outcome != .passed ? 1 : 0)
+        }
+        x += "<testsuites name=\"rehearse\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"\(errors)\">\n"
+        for r in results {
+            let rf = r.steps.filter { $0.outcome == .failed }.count
+            let re = r.steps.filter { $0.outcome == .infrastructure || $0.outcome == .interrupted }.count
+            let skipped = r.steps.filter { $0.outcome == .skipped }.count
+            x += "  <testsuite name=\"\(esc(r.name))\" file=\"\(esc(r.file))\" tests=\"\(max(r.steps.count, 1))\" failures=\"\(rf)\" errors=\"\(re)\" skipped=\"\(skipped)\" time=\"\(t(r.seconds))\" timestamp=\"\(ISO8601DateFormatter().string(from: r.startedAt))\">\n"
+            if r.steps.isEmpty || (r.outcome != .passed && r.steps.allSatisfy { $0.outcome == .skipped }) {
+                // The machine never got as far as the steps: report the boot as the failing case.
+                x += "    <testcase classname=\"\(esc(r.name))\" name=\"boot\" time=\"\(t(r.bootSeconds ?? r.seconds))\">\n"
+                if r.outcome != .passed {
+                    let tag = r.outcome == .failed ? "failure" : "error"
+                    x += "      <\(tag) type=\"\(r.outcome.rawValue)\" message=\"\(esc(r.message ?? ""))\">\(esc((r.console ?? []).joined(separator: "\n")))</\(tag)>\n"
+                }
+                x += "    </testcase>\n"
+            }
+            for s in r.steps {
+                x += "    <testcase classname=\"\(esc(r.name))\" name=\"\(esc(s.name))\" file=\"\(esc(r.file))\" line=\"\(s.line)\" time=\"\(t(s.seconds))\">\n"
+                switch s.outcome {
+                case .passed: break
+                case .skipped: x += "      <skipped message=\"an earlier step failed\"/>\n"
+                case .failed, .infrastructure, .interrupted:
+                    let tag = s.outcome == .failed ? "failure" : "error"
+                    x += "      <\(tag) type=\"\(s.outcome.rawValue)\" message=\"\(esc(s.message ?? ""))\">\(esc(details(s)))</\(tag)>\n"
+                }
+                if let o = s.stdout, !o.isEmpty { x += "      <system-out>\(esc(o))</system-out>\n" }
+                if let e = s.stderr, !e.isEmpty { x += "      <system-err>\(esc(e))</system-err>\n" }
+                x += "    </testcase>\n"
+            }
+            x += "  </testsuite>\n"
+        }
+        return x + "</testsuites>\n"
+    }
+
+    static func details(_ s: StepResult) -> String {
+        var parts: [String] = []
+        if let c = s.command { parts.append("command: \(c)") }
+        if let st = s.exitStatus { parts.append("exit status: \(st)") }
+        if let o = s.stdout, !o.isEmpty { parts.append("stdout:\n\(o)") }
+        if let e = s.stderr, !e.isEmpty { parts.append("stderr:\n\(e)") }
+        if let c = s.console, !c.isEmpty { parts.append("console:\n" + c.joined(separator: "\n")) }
+        return parts.joined(separator: "\n")
+    }
+
+    static func t(_ s: Double) -> String { String(format: "%.3f", s) }
+
+    /// Escapes text for XML, replacing characters XML 1.0 cannot carry at all.
+    static func esc(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for u in s.unicodeScalars {
+            switch u {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(u)
+            default:
+                if u.value < 0x20 || (0xFFFE...0xFFFF).contains(u.value) || (0xD800...0xDFFF).contains(u.value) {
+                    out += "\u{FFFD}"
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out
+    }
+}

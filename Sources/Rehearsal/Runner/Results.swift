@@ -1,0 +1,76 @@
+import Foundation
+
+/// How a step or scenario ended.
+public enum Outcome: String, Sendable, Codable {
+    case passed
+    /// The guest did not do what the scenario asserted.
+    case failed
+    /// libvirt, QEMU or the host failed: no verdict on the guest.
+    case infrastructure
+    /// Stopped by SIGINT/SIGTERM.
+    case interrupted
+    /// Not run because an earlier step ended the scenario.
+    case skipped
+}
+
+/// One step's result, with what the guest returned.
+public struct StepResult: Sendable, Codable {
+    public var name: String
+    public var kind: String
+    public var line: Int
+    public var command: String?
+    public var outcome: Outcome
+    public var seconds: Double
+    /// Why it failed, one line.
+    public var message: String?
+    public var stdout: String?
+    public var stderr: String?
+    public var exitStatus: Int32?
+    /// For `wait_until_*`: how many times the command ran.
+    public var attempts: Int?
+    /// Console lines quoted by the failure (a panic, the tail at a timeout).
+    public var console: [String]?
+}
+
+/// One scenario's result.
+public struct ScenarioResult: Sendable, Codable {
+    public var name: String
+    public var file: String
+    public var outcome: Outcome
+    /// Why it did not pass, one line (with the step), or nil.
+    public var message: String?
+    public var steps: [StepResult]
+    public var seconds: Double
+    /// Seconds from starting the machine to its shell answering.
+    public var bootSeconds: Double?
+    public var image: String?
+    public var imageDigest: String?
+    public var kernelRelease: String?
+    public var uri: String?
+    public var accelerator: String?
+    public var runDirectory: String?
+    public var startedAt: Date
+    /// The console's last lines when the machine failed before any step ran.
+    public var console: [String]?
+
+    /// The process exit status for this outcome: 0 pass, 1 fail, 3 infrastructure, 130 interrupted.
+    public var exitStatus: Int32 {
+        switch outcome {
+        case .passed, .skipped: return 0
+        case .failed: return 1
+        case .infrastructure: return 3
+        case .interrupted: return 130
+        }
+    }
+}
+
+/// Receives progress as a run goes; the CLI prints it.
+public protocol RunObserver: Sendable {
+    func imageProgress(_ image: String, _ line: String)
+    func scenarioStarted(_ scenario: Scenario)
+    func machineBooting(_ scenario: Scenario, accelerator: Accelerator, uri: String)
+    func machineReady(_ scenario: Scenario, seconds: Double)
+    func stepStarted(_ step: Step, index: Int, of count: Int)
+    func stepFinished(_ result: StepResult, index: Int, of count: Int)
+    func scenarioFinished(_ result: ScenarioResult)
+}

@@ -1,0 +1,177 @@
+import Foundation
+
+/// Runs scenarios: builds their image, boots a machine, runs the steps with
+/// deadlines, judges them, and always destroys the machine.
+public final class Runner: @unchecked Sendable {
+    // @unchecked: a runner is driven from one thread; the hypervisor is opened once, lazily.
+    public struct Options: Sendable {
+        public var uri: String?
+        public var accelerator: Accelerator?
+        public var state: StateDirectory
+        /// Where run directories go; default `<state>/runs`.
+        public var runsDirectory: URL?
+        public init(uri: String? = nil, accelerator: Accelerator? = nil, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil) {
+            self.uri = uri
+            self.accelerator = accelerator
+            self.state = state
+            self.runsDirectory = runsDirectory
+        }
+    }
+
+    /// A scenario checked and ready to run.
+    public struct Prepared: Sendable {
+        public var scenario: Scenario
+        public var recipe: ImageRecipe
+    }
+
+    public let options: Options
+    let observer: RunObserver?
+    private var hypervisor: Hypervisor?
+
+    public init(options: Options, observer: RunObserver? = nil) {
+        self.options = options
+        self.observer = observer
+    }
+
+    deinit { hypervisor?.close() }
+
+    /// Parses every file and finds every image before anything boots.
+    /// Throws the first `ScenarioError` (one line, naming file and line).
+    public static func prepare(files: [String]) throws -> [Prepared] {
+        try files.map { f in
+            let s = try ScenarioParser.parse(file: f)
+            do {
+                let recipe = try ImageRecipe.resolve(s.machine.image, searchPaths: ImageRecipe.searchPaths(scenarioFile: f))
+                return Prepared(scenario: s, recipe: recipe)
+            } catch let e as ImageError {
+                throw ScenarioError(file: f, line: s.machine.imageLine, e.description)
+            }
+        }
+    }
+
+    /// The connection machines start on (opened on first use).
+    public func openHypervisor() throws -> Hypervisor {
+        if let hypervisor { return hypervisor }
+        let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
+        // Holding an embedded root's lock means no live process owns anything
+        // in it: whatever still runs there was left by a killed run.
+        _ = try? Janitor.sweep(h.connection, ownedByDeadOnly: h.embeddedRoot == nil)
+        hypervisor = h
+        return h
+    }
+
+    /// Builds (or finds) the image for `recipe`.
+    public func image(_ recipe: ImageRecipe) throws -> BootImage {
+        do {
+            return try recipe.image(state: options.state) { [observer] in observer?.imageProgress(recipe.name, $0) }
+        } catch let e as ImageError {
+            throw MachineError.infrastructure(e.description)
+        }
+    }
+
+    /// Runs one scenario to its end. Never throws: every failure is in the result.
+    public func run(_ p: Prepared) -> ScenarioResult {
+        let s = p.scenario
+        let clock = Stopwatch()
+        let deadline = Deadline.after(seconds: s.timeout)
+        observer?.scenarioStarted(s)
+        var result = ScenarioResult(name: s.name, file: s.file, outcome: .passed, steps: [], seconds: 0,
+                                    image: s.machine.image, startedAt: Date())
+        func finish(_ outcome: Outcome, _ message: String?) -> ScenarioResult {
+            result.outcome = outcome
+            result.message = message
+            result.seconds = clock.seconds
+            if let dir = result.runDirectory {
+                try? ReportWriter.json([result]).write(to: URL(fileURLWithPath: dir).appendingPathComponent("result.json"))
+            }
+            observer?.scenarioFinished(result)
+            return result
+        }
+
+        let runID = Self.newRunID()
+        let dir: URL
+        do {
+            let base = options.runsDirectory ?? options.state.runs
+            dir = try options.state.create(base.appendingPathComponent("\(runID)-\(Self.slug(s.name))"))
+            result.runDirectory = dir.path
+        } catch {
+            return finish(.infrastructure, "cannot create the run directory: \(error)")
+        }
+
+        let machine: Machine
+        do {
+            let image = try self.image(p.recipe)
+            result.imageDigest = image.digest
+            result.kernelRelease = image.kernelRelease
+            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
+            let h = try openHypervisor()
+            result.uri = h.uri
+            result.accelerator = h.accelerator.rawValue
+            observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
+            machine = try Machine(name: "rehearse-\(runID)", image: image, spec: s.machine, hypervisor: h,
+                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: dir)
+        } catch let e as MachineError {
+            return finish(Self.outcome(e), "boot: \(e)")
+        } catch {
+            return finish(.infrastructure, "boot: \(error)")
+        }
+        defer { machine.destroy() }
+
+        do {
+            try machine.waitReady(deadline: deadline)
+            result.bootSeconds = machine.readySeconds
+            observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
+        } catch let e as MachineError {
+            result.steps = s.steps.map(Self.skipped)
+            result.console = machine.io.consoleTail(15)
+            return finish(Self.outcome(e), "boot: \(e) (the guest's shell never answered)")
+        } catch {
+            return finish(.infrastructure, "boot: \(error)")
+        }
+
+        var failure: (index: Int, step: StepResult)?
+        for (i, step) in s.steps.enumerated() {
+            if failure != nil {
+                result.steps.append(Self.skipped(step))
+                continue
+            }
+            observer?.stepStarted(step, index: i, of: s.steps.count)
+            let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
+            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline)
+            if r.outcome == .failed, deadline.hasPassed, r.message?.hasPrefix("timed out") == true {
+                r.message = (r.message ?? "") + "; the scenario's timeout of \(StepExecutor.format(s.timeout)) s has passed"
+            }
+            result.steps.append(r)
+            observer?.stepFinished(r, index: i, of: s.steps.count)
+            if r.outcome != .passed { failure = (i, r) }
+        }
+        machine.destroy()
+        if let (i, f) = failure {
+            return finish(f.outcome, "step \(i + 1) `\(f.name)` (\(s.file):\(f.line)): \(f.message ?? "failed")")
+        }
+        return finish(.passed, nil)
+    }
+
+    static func skipped(_ step: Step) -> StepResult {
+        StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command, outcome: .skipped, seconds: 0)
+    }
+
+    static func outcome(_ e: MachineError) -> Outcome {
+        switch e {
+        case .scenario, .timeout: return .failed
+        case .infrastructure: return .infrastructure
+        case .interrupted: return .interrupted
+        }
+    }
+
+    static func newRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date()) + "-" + String(format: "%06x", UInt32.random(in: 0...0xffffff))
+    }
+
+    static func slug(_ s: String) -> String {
+        String(s.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" }.prefix(40))
+    }
+}

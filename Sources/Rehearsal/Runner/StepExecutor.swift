@@ -1,0 +1,107 @@
+import Foundation
+
+/// Runs one step on a running machine and judges it.
+///
+/// Separate from `Runner` so that tests can run steps against one shared,
+/// already-booted machine.
+public enum StepExecutor {
+    /// Runs `step` with `deadline` (already bounded by the scenario's).
+    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline) -> StepResult {
+        let clock = Stopwatch()
+        var r = StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command,
+                           outcome: .passed, seconds: 0)
+        do {
+            switch step.action {
+            case .succeed(let c):
+                let out = try machine.run(c, deadline: deadline)
+                record(out, into: &r)
+                if out.status != 0 { fail(&r, "exit status \(out.status), expected 0") }
+            case .fail(let c):
+                let out = try machine.run(c, deadline: deadline)
+                record(out, into: &r)
+                if out.status == 0 { fail(&r, "exit status 0, expected non-zero") }
+            case .run(let c, let expect):
+                let out = try machine.run(c, deadline: deadline)
+                record(out, into: &r)
+                let problems = expect.mismatches(out)
+                if !problems.isEmpty { fail(&r, problems.joined(separator: "; ")) }
+            case .waitUntilSucceeds(let c), .waitUntilFails(let c):
+                let wantZero: Bool = { if case .waitUntilSucceeds = step.action { return true } else { return false } }()
+                try retry(c, wantZero: wantZero, on: machine, deadline: deadline, into: &r)
+            case .waitForConsole(let p):
+                let matched = try machine.waitForConsole(p, deadline: deadline)
+                r.stdout = matched
+            }
+        } catch let e as MachineError {
+            judge(e, step: step, machine: machine, into: &r)
+        } catch {
+            r.outcome = .infrastructure
+            r.message = "\(error)"
+        }
+        r.seconds = clock.seconds
+        return r
+    }
+
+    /// Runs `command` until its status is (non-)zero, pausing between tries
+    /// from 0.1 s up to 1 s; each try may use the rest of the deadline.
+    static func retry(_ command: String, wantZero: Bool, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
+        var pause = 0.1
+        var attempts = 0
+        while true {
+            attempts += 1
+            r.attempts = attempts
+            let out: CommandResult
+            do { out = try machine.run(command, deadline: deadline) } catch MachineError.timeout {
+                throw MachineError.timeout("timed out after \(attempts) attempts of `\(command)`")
+            }
+            record(out, into: &r)
+            if (out.status == 0) == wantZero { return }
+            if deadline.remaining < pause {
+                throw MachineError.timeout("timed out after \(attempts) attempts: `\(command)` still exits with status \(out.status)")
+            }
+            do {
+                _ = try machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
+            } catch MachineError.timeout {}
+            pause = min(pause * 2, 1)
+        }
+    }
+
+    static func record(_ out: CommandResult, into r: inout StepResult) {
+        r.stdout = out.stdoutText
+        r.stderr = out.stderrText
+        r.exitStatus = out.status
+    }
+
+    static func fail(_ r: inout StepResult, _ message: String) {
+        r.outcome = .failed
+        r.message = message
+    }
+
+    /// Turns a machine error into the step's outcome, quoting the console.
+    static func judge(_ e: MachineError, step: Step, machine: Machine, into r: inout StepResult) {
+        switch e {
+        case .scenario(let m):
+            r.outcome = .failed
+            r.message = m
+        case .infrastructure(let m):
+            r.outcome = .infrastructure
+            r.message = m
+        case .timeout(let m):
+            r.outcome = .failed
+            r.message = "\(m) (step timeout \(format(step.timeout ?? step.defaultTimeout)) s)"
+        case .interrupted(let m):
+            r.outcome = .interrupted
+            r.message = m
+        }
+        if case .trouble(let t)? = machine.io.firstIncident {
+            machine.io.settle(seconds: 0.5)
+            r.console = machine.io.linesAround(t, 20)
+        } else {
+            r.console = machine.io.consoleTail(10)
+        }
+    }
+
+    static func format(_ s: Double) -> String {
+        s == s.rounded() ? String(Int(s)) : String(format: "%.1f", s)
+    }
+}

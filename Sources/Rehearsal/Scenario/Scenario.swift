@@ -1,0 +1,130 @@
+import Foundation
+
+/// A scenario: which machine to boot and the steps to check on it.
+///
+/// Read from YAML by `ScenarioParser`; see the README for the format. Every
+/// element remembers its line so that errors can point at it.
+public struct Scenario: Sendable {
+    public var name: String
+    /// The file it was read from (for messages and reports).
+    public var file: String
+    public var machine: MachineSpec
+    /// Seconds for the whole scenario, boot included.
+    public var timeout: Double
+    public var steps: [Step]
+    /// Console lines matching one of these are not treated as trouble.
+    public var allowConsole: [ConsolePattern]
+
+    public static let defaultTimeout: Double = 300
+}
+
+/// What to boot.
+public struct MachineSpec: Sendable {
+    /// An image recipe name under `Images/`, or a path.
+    public var image: String
+    /// The line of `image:`, for errors about the image.
+    public var imageLine: Int
+    public var memoryMiB: Int
+    public var cpus: Int
+
+    public static let defaultMemoryMiB = 256
+}
+
+/// One step of a scenario.
+public struct Step: Sendable {
+    public var name: String
+    public var line: Int
+    /// Seconds for this step; nil means the action's default, bounded by the scenario's.
+    public var timeout: Double?
+    public var action: Action
+
+    public enum Action: Sendable {
+        /// Exit status 0 required.
+        case succeed(String)
+        /// A non-zero exit status required.
+        case fail(String)
+        /// Run and check `expect`.
+        case run(String, Expectation)
+        /// Retry until exit status 0 or the step's timeout.
+        case waitUntilSucceeds(String)
+        /// Retry until a non-zero exit status or the step's timeout.
+        case waitUntilFails(String)
+        /// Wait until the console log matches.
+        case waitForConsole(ConsolePattern)
+    }
+
+    /// Default step timeouts in seconds, by kind: commands should be quick;
+    /// waits are for things that take time.
+    public var defaultTimeout: Double {
+        switch action {
+        case .succeed, .fail, .run: return 60
+        case .waitUntilSucceeds, .waitUntilFails, .waitForConsole: return 120
+        }
+    }
+
+    /// The command this step runs, if any.
+    public var command: String? {
+        switch action {
+        case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
+        case .waitForConsole: return nil
+        }
+    }
+
+    /// The YAML key that names this step's kind.
+    public var kind: String {
+        switch action {
+        case .succeed: return "succeed"
+        case .fail: return "fail"
+        case .run: return "run"
+        case .waitUntilSucceeds: return "wait_until_succeeds"
+        case .waitUntilFails: return "wait_until_fails"
+        case .waitForConsole: return "wait_for_console"
+        }
+    }
+}
+
+/// What a `run:` step expects; every field is optional.
+public struct Expectation: Sendable {
+    public var exit: Int32?
+    public var stdoutContains: String?
+    public var stdoutEquals: String?
+    public var stdoutMatches: ConsolePattern?
+    public var stderrContains: String?
+
+    public init() {}
+
+    /// Checks `result`; returns every unmet expectation, empty when all hold.
+    public func mismatches(_ result: CommandResult) -> [String] {
+        var out: [String] = []
+        let stdout = result.stdoutText, stderr = result.stderrText
+        if let exit, result.status != exit { out.append("exit status \(result.status), expected \(exit)") }
+        if let s = stdoutContains, !stdout.contains(s) { out.append("stdout does not contain \(s.debugDescription)") }
+        if let s = stdoutEquals, stdout != s { out.append("stdout is \(Self.clip(stdout).debugDescription), expected \(s.debugDescription)") }
+        if let p = stdoutMatches, !p.matches(stdout) { out.append("stdout does not match /\(p.source)/") }
+        if let s = stderrContains, !stderr.contains(s) { out.append("stderr does not contain \(s.debugDescription)") }
+        return out
+    }
+
+    static func clip(_ s: String, _ n: Int = 200) -> String { s.count <= n ? s : String(s.prefix(n)) + "…" }
+}
+
+/// A regular expression from a scenario, compiled once; `^` and `$` match at line breaks.
+public struct ConsolePattern: @unchecked Sendable {
+    // @unchecked: NSRegularExpression is immutable and documented thread-safe.
+    public let source: String
+    public let regex: NSRegularExpression
+
+    public init(_ source: String) throws {
+        self.source = source
+        self.regex = try NSRegularExpression(pattern: source, options: [.anchorsMatchLines])
+    }
+
+    public func matches(_ text: String) -> Bool { firstMatch(in: text) != nil }
+
+    /// The range of the first match in `text`, as a String range.
+    public func firstMatch(in text: String) -> Range<String.Index>? {
+        let ns = NSRange(text.startIndex..., in: text)
+        guard let m = regex.firstMatch(in: text, range: ns) else { return nil }
+        return Range(m.range, in: text)
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Yams
+
+/// Reads a scenario from YAML, refusing anything it doesn't understand.
+///
+/// Unknown keys, unknown step kinds, wrong types and bad regular expressions
+/// are errors that name the file and line; nothing is guessed.
+///
+///     let scenario = try ScenarioParser.parse(file: "Scenarios/smoke.yaml")
+public enum ScenarioParser {
+    static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console"]
+    static let machineKeys: Set = ["image", "memory", "cpus"]
+    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console"]
+    static let stepKeys: Set = ["name", "timeout", "expect"]
+    static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
+
+    public static func parse(file path: String) throws -> Scenario {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ScenarioError(file: path, line: nil, "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text: text, file: path)
+    }
+
+    public static func parse(text: String, file: String) throws -> Scenario {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw yamlError(e, file: file)
+        } catch {
+            throw ScenarioError(file: file, line: nil, "not valid YAML: \(error)")
+        }
+        let r = Reader(file: file)
+        guard let node, let top = node.mapping else {
+            throw ScenarioError(file: file, line: node?.mark?.line ?? 1, "a scenario is a mapping with `machine:` and `steps:`")
+        }
+        try r.checkKeys(top, allowed: topKeys, in: "scenario")
+
+        let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let name = try top["name"].map { try r.string($0, "name") } ?? defaultName
+
+        guard let machineNode = top["machine"] else { throw r.error(node, "missing `machine:`") }
+        let machine = try parseMachine(machineNode, r)
+
+        let timeout = try top["timeout"].map { try r.seconds($0, "timeout") } ?? Scenario.defaultTimeout
+        let allow = try top["allow_console"].map { n -> [ConsolePattern] in
+            guard let seq = n.sequence else { throw r.error(n, "`allow_console` is a list of regular expressions") }
+            return try seq.map { try r.pattern($0, "allow_console") }
+        } ?? []
+
+        guard let stepsNode = top["steps"] else { throw r.error(node, "missing `steps:`") }
+        guard let seq = stepsNode.sequence else { throw r.error(stepsNode, "`steps` is a list") }
+        var steps: [Step] = []
+        for (i, s) in seq.enumerated() { steps.append(try parseStep(s, index: i + 1, r)) }
+        return Scenario(name: name, file: file, machine: machine, timeout: timeout, steps: steps, allowConsole: allow)
+    }
+
+    static func parseMachine(_ n: Node, _ r: Reader) throws -> MachineSpec {
+        guard let m = n.mapping else { throw r.error(n, "`machine` is a mapping with at least `image:`") }
+        try r.checkKeys(m, allowed: machineKeys, in: "machine")
+        guard let imageNode = m["image"] else { throw r.error(n, "missing `machine.image`") }
+        let image = try r.string(imageNode, "image")
+        guard !image.isEmpty else { throw r.error(imageNode, "`image` is empty") }
+        let memory = try m["memory"].map { try r.int($0, "memory", min: 64, max: 1 << 20) } ?? MachineSpec.defaultMemoryMiB
+        let cpus = try m["cpus"].map { try r.int($0, "cpus", min: 1, max: 64) } ?? 1
+        return MachineSpec(image: image, imageLine: imageNode.mark?.line ?? 0, memoryMiB: memory, cpus: cpus)
+    }
+
+    static func parseStep(_ n: Node, index: Int, _ r: Reader) throws -> Step {
+        let line = n.mark?.line ?? 0
+        guard let m = n.mapping else {
+            throw r.error(n, "a step is a mapping such as `- succeed: COMMAND` (one of \(stepKinds.joined(separator: ", ")))")
+        }
+        let kinds = m.keys.compactMap(\.string).filter { stepKinds.contains($0) }
+        let unknown = m.keys.filter { k in !(k.string.map { stepKinds.contains($0) || stepKeys.contains($0) } ?? false) }
+        if let k = unknown.first {
+            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect)")
+        }
+        guard kinds.count == 1, let kind = kinds.first, let valueNode = m[kind] else {
+            throw r.error(n, kinds.isEmpty ? "step \(index) has no kind (one of \(stepKinds.joined(separator: ", ")))"
+                                           : "step \(index) has more than one kind: \(kinds.joined(separator: ", "))")
+        }
+        if m["expect"] != nil && kind != "run" { throw r.error(m.keys.first { $0.string == "expect" }!, "`expect` belongs to a `run:` step") }
+        let value = try r.string(valueNode, kind)
+        guard !value.isEmpty else { throw r.error(valueNode, "`\(kind)` is empty") }
+        let action: Step.Action
+        switch kind {
+        case "succeed": action = .succeed(value)
+        case "fail": action = .fail(value)
+        case "wait_until_succeeds": action = .waitUntilSucceeds(value)
+        case "wait_until_fails": action = .waitUntilFails(value)
+        case "wait_for_console": action = .waitForConsole(try r.pattern(valueNode, kind))
+        default: action = .run(value, try m["expect"].map { try parseExpect($0, r) } ?? Expectation())
+        }
+        if kind != "wait_for_console", let bad = value.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
+            throw r.error(valueNode, "the command contains control character 0x\(String(bad.value, radix: 16))")
+        }
+        let name = try m["name"].map { try r.string($0, "name") } ?? "\(kind): \(value.split(separator: "\n").first.map(String.init) ?? value)"
+        let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
+        return Step(name: name, line: line, timeout: timeout, action: action)
+    }
+
+    static func parseExpect(_ n: Node, _ r: Reader) throws -> Expectation {
+        guard let m = n.mapping else { throw r.error(n, "`expect` is a mapping") }
+        try r.checkKeys(m, allowed: expectKeys, in: "expect")
+        var e = Expectation()
+        e.exit = try m["exit"].map { Int32(try r.int($0, "exit", min: 0, max: 255)) }
+        e.stdoutContains = try m["stdout_contains"].map { try r.string($0, "stdout_contains") }
+        e.stdoutEquals = try m["stdout_equals"].map { try r.string($0, "stdout_equals") }
+        e.stdoutMatches = try m["stdout_matches"].map { try r.pattern($0, "stdout_matches") }
+        e.stderrContains = try m["stderr_contains"].map { try r.string($0, "stderr_contains") }
+        return e
+    }
+
+    static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
+        switch e {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return ScenarioError(file: file, line: mark.line, "not valid YAML: \(problem)")
+        default:
+            return ScenarioError(file: file, line: nil, "not valid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
+        }
+    }
+
+    /// Typed access to YAML nodes, with errors that carry the node's line.
+    struct Reader {
+        let file: String
+
+        func error(_ n: Node, _ message: String) -> ScenarioError {
+            ScenarioError(file: file, line: n.mark?.line, message)
+        }
+
+        func checkKeys(_ m: Node.Mapping, allowed: Set<String>, in context: String) throws {
+            for k in m.keys {
+                guard let s = k.string, allowed.contains(s) else {
+                    throw error(k, "unknown key `\(k.string ?? "?")` in \(context) (allowed: \(allowed.sorted().joined(separator: ", ")))")
+                }
+            }
+        }
+
+        func string(_ n: Node, _ key: String) throws -> String {
+            guard let s = n.scalar else { throw error(n, "`\(key)` must be a string") }
+            return s.string
+        }
+
+        func int(_ n: Node, _ key: String, min: Int, max: Int) throws -> Int {
+            guard let s = n.scalar, let v = Int(s.string) else { throw error(n, "`\(key)` must be a whole number") }
+            guard v >= min, v <= max else { throw error(n, "`\(key)` must be between \(min) and \(max), not \(v)") }
+            return v
+        }
+
+        func seconds(_ n: Node, _ key: String) throws -> Double {
+            guard let s = n.scalar, let v = Double(s.string), v > 0, v.isFinite else {
+                throw error(n, "`\(key)` must be a positive number of seconds")
+            }
+            return v
+        }
+
+        func pattern(_ n: Node, _ key: String) throws -> ConsolePattern {
+            let s = try string(n, key)
+            do { return try ConsolePattern(s) } catch {
+                throw self.error(n, "`\(key)` is not a valid regular expression: \(s.debugDescription)")
+            }
+        }
+    }
+}

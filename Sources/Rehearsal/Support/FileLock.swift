@@ -1,0 +1,53 @@
+import Foundation
+
+/// An exclusive `flock` on a file, held until `unlock()` or process exit.
+///
+/// The kernel drops the lock when the process dies, even by SIGKILL, which is
+/// what makes it a safe marker of "a live process owns this".
+public final class FileLock: @unchecked Sendable {
+    // @unchecked: `fd` is written once and cleared under `lock`.
+    private let lock = NSLock()
+    private var fd: Int32
+    public let path: String
+
+    /// Waits for the lock.
+    public convenience init(path: String) throws {
+        guard let l = try FileLock(path: path, wait: true) else {
+            throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path])
+        }
+        self.init(taking: l)
+    }
+
+    private init(taking other: FileLock) {
+        self.path = other.path
+        self.fd = other.fd
+        other.fd = -1
+    }
+
+    /// Takes the lock, or returns nil at once when `wait` is false and someone holds it.
+    public init?(path: String, wait: Bool) throws {
+        self.path = path
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+            close(fd)
+            return nil
+        }
+        self.fd = fd
+    }
+
+    deinit { unlock() }
+
+    public func unlock() {
+        lock.lock(); let f = fd; fd = -1; lock.unlock()
+        if f >= 0 { flock(f, LOCK_UN); close(f) }
+    }
+
+    /// Whether someone holds the lock on `path` now (without taking it for long).
+    public static func isHeld(path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        guard let l = try? FileLock(path: path, wait: false) else { return true }
+        l.unlock()
+        return false
+    }
+}

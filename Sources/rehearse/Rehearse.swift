@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Rehearsal
+
+/// `rehearse`: rehearse an operating-system upgrade in a virtual machine.
+@main
+struct Rehearse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rehearse",
+        abstract: "Rehearse an operating-system upgrade in a virtual machine before it touches the host.",
+        discussion: """
+        Exit status: 0 every scenario passed, 1 a scenario failed, 2 bad usage or a bad \
+        scenario or image, 3 infrastructure failure (libvirt, QEMU, the host), 130 interrupted.
+        """,
+        subcommands: [RunCommand.self, ImageCommand.self, CleanCommand.self]
+    )
+
+    /// Like ArgumentParser's, but bad usage exits with 2 as documented.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+        }
+    }
+}
+
+/// Options every command that starts machines takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .long], help: "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's embedded QEMU driver, which needs no daemon).")
+    var connect: String?
+
+    @Option(help: ArgumentHelp("CPU acceleration: tcg or kvm (default: KVM only where it really boots a guest).", valueName: "tcg|kvm"))
+    var accel: Accelerator?
+}
+
+extension Accelerator: ExpressibleByArgument {}
+
+/// Prints one error line and exits with `status`.
+func fail(_ message: String, status: Int32) -> Never {
+    FileHandle.standardError.write(Data("rehearse: \(message)\n".utf8))
+    Foundation.exit(status)
+}
