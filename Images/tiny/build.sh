@@ -65,14 +65,10 @@ build() {
   cp "$z" "$out/vmlinuz"
   step "assemble the initramfs"
   local root="$work/root"
-  mkdir -p "$root"/{bin,sbin,lib/modules,proc,sys,dev,tmp,run,root,etc}
+  mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,run,root,etc}
   cp "$work/b/bin/busybox" "$root/bin/busybox"
-  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do
-    f=$(find "$work/k/lib/modules/$rel" -name "$m.ko*" | head -n1)
-    [ -n "$f" ] || { echo "tiny: module $m missing" >&2; exit 1; }
-    case "$f" in *.xz) xz -dc "$f" > "$root/lib/modules/$m.ko";; *) cp "$f" "$root/lib/modules/$m.ko";; esac
-  done
   install -m 0755 "$here/init" "$root/init"
+  install -m 0644 "$here/inittab" "$root/etc/inittab"
   echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
   printf 'ID=rehearse-tiny\nNAME="Rehearsal tiny"\nVERSION_ID=1\n' > "$root/etc/os-release"
   (cd "$root" && find . | cpio -o -H newc --quiet) > "$out/initrd"

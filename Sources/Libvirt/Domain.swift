@@ -31,7 +31,8 @@ public final class Domain: @unchecked Sendable {
     public func destroy() throws {
         if virDomainDestroy(pointer) != 0 {
             let e = LibvirtError.last("virDomainDestroy(\(name))")
-            if e.isNoDomain || e.isOperationInvalid { return }
+            // Already stopped or gone (a transient domain vanishes when it stops).
+            if e.isNoDomain || e.isOperationInvalid || virDomainIsActive(pointer) != 1 { return }
             throw e
         }
     }

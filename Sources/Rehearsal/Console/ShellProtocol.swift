@@ -17,30 +17,34 @@ public enum ShellProtocol {
     /// Frames start with this byte: never typed, rarely printed.
     static let lead: UInt8 = 0x01
 
-    /// Puts the shell on the console into protocol mode: no echo, no output
-    /// post-processing (so `\n` stays `\n` and binary output arrives intact),
-    /// only ^C kept as a signal key, and a non-interactive shell (no prompts,
-    /// no line editing) that survives ^C while its command does not.
-    public static let enterProtocolMode =
-        "stty raw -echo isig quit undef susp undef 2>/dev/null; exec sh 2>/dev/null\n"
+    /// One line, typed into whatever shell the console has, that puts it in
+    /// protocol mode: no echo, no output post-processing (`\n` stays `\n`
+    /// and binary output arrives intact), only ^C kept as a signal key, and
+    /// a non-interactive `sh -c` that defines `__rh`, picks a writable place
+    /// for the stderr spool, and evaluates one command line at a time.
+    ///
+    /// Non-interactive matters: an interactive shell (ash and dash turn
+    /// interactive whenever stdin and stdout are a terminal) prompts, echoes,
+    /// edits lines, catches SIGINT in its subshells and abandons loops on ^C.
+    /// `trap : INT` keeps the loop alive when ^C stops a command, whose
+    /// subshell gets the default action and dies. The line stays under 1024
+    /// bytes, busybox's line-editing limit, and uses no single quote inside
+    /// the `sh -c` argument.
+    public static let bootstrap = "stty raw -echo isig quit undef susp undef min 1 time 0 2>/dev/null; exec sh -c '"
+        + [
+            "trap : INT",
+            #"for __rhd in /run /dev/shm /tmp /; do : >"$__rhd/.rehearse-stderr" 2>/dev/null && break; done"#,
+            "__rhe=$__rhd/.rehearse-stderr",
+            #"__rhnl=$(printf "\nx")"#,
+            "__rhnl=${__rhnl%x}",
+            #"__rh() { __rhm=$(($1+$2)); printf "\001%sB\n" "$__rhm"; ( eval "$3" ) </dev/null 2>"$__rhe"; __rhs=$?; "#
+                + #"if [ -s "$__rhe" ]; then printf "\001%se\n" "$__rhm"; cat "$__rhe"; fi; printf "\001%sE%s\n" "$__rhm" "$__rhs"; }"#,
+            #"while IFS= read -r __rhl; do eval "$__rhl"; done"#,
+        ].joined(separator: "; ") + "'\n"
 
-    /// Defines `__rh` and picks a writable place for the stderr spool.
-    public static let definitions = """
-    trap ':' INT
-    for __rhd in /run /dev/shm /tmp /; do : >"$__rhd/.rehearse-stderr" 2>/dev/null && break; done
-    __rhe=$__rhd/.rehearse-stderr
-    __rh() { __rhm=$(($1+$2)); printf '\\001%sB\\n' "$__rhm"; ( eval "$3" ) </dev/null 2>"$__rhe"; __rhs=$?; if [ -s "$__rhe" ]; then printf '\\001%se\\n' "$__rhm"; cat "$__rhe"; fi; printf '\\001%sE%s\\n' "$__rhm" "$__rhs"; }
-
-    """
-
-    /// A readiness probe: prints `\x01 M R` once a shell is reading input.
+    /// A readiness probe any shell answers: prints `\x01 M R`.
     public static func probe(_ a: Int, _ b: Int) -> String {
         "printf '\\001%sR\\n' $((\(a)+\(b)))\n"
-    }
-
-    /// The line that ends the bootstrap: prints `\x01 M S`.
-    public static func sync(_ a: Int, _ b: Int) -> String {
-        "printf '\\001%sS\\n' $((\(a)+\(b)))\n"
     }
 
     /// The text that runs `command` as frame `a + b`.
@@ -48,7 +52,10 @@ public enum ShellProtocol {
         if let bad = command.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
             throw ProtocolError.controlCharacter(bad.value)
         }
-        return "__rh \(a) \(b) \(shellQuote(command))\n"
+        // One line per command, since the loop reads lines: newlines inside
+        // the command travel as "$__rhnl" between single-quoted pieces.
+        let pieces = command.split(separator: "\n", omittingEmptySubsequences: false).map { shellQuote(String($0)) }
+        return "__rh \(a) \(b) \(pieces.joined(separator: "\"$__rhnl\""))\n"
     }
 
     /// Single-quotes `s` for a POSIX shell.
@@ -56,10 +63,10 @@ public enum ShellProtocol {
         "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// Finds the one-line marker `\x01 M <kind>` (a probe or sync answer) in
+    /// Finds the one-line marker `\x01 M <kind>` (a probe's answer, or a frame's `E0` end) in
     /// `bytes`; returns the index just past its line, and whether the tty
     /// still turns `\n` into `\r\n`.
-    public static func findLine(marker: Int, kind: Character, in bytes: [UInt8]) -> (end: Int, crlf: Bool)? {
+    public static func findLine(marker: Int, kind: String, in bytes: [UInt8]) -> (end: Int, crlf: Bool)? {
         let needle = [lead] + Array("\(marker)\(kind)".utf8)
         guard let at = bytes.firstRange(of: needle) else { return nil }
         let rest = at.upperBound

@@ -33,39 +33,55 @@ public final class ShellSession: @unchecked Sendable {
     }
 
     /// Waits until a shell answers on the channel, then enters protocol mode.
+    ///
+    /// Probe until any shell answers (input sent before a shell reads is
+    /// lost, so probes repeat with growing gaps); then type the bootstrap
+    /// line and probe with real frames until the protocol loop answers. An
+    /// interactive shell may swallow what it had read ahead, so the
+    /// bootstrap is re-sent until a frame comes back.
     public func connect(deadline: Deadline) throws {
-        // Probe with growing gaps until any probe is answered.
+        try probe(deadline: deadline, what: "waiting for the guest's shell", kind: "R") { a, b in
+            ShellProtocol.probe(a, b)
+        }
+        try enterProtocolMode(deadline: deadline)
+    }
+
+    /// Types the bootstrap line and probes with real frames until the
+    /// protocol loop answers.
+    private func enterProtocolMode(deadline: Deadline) throws {
+        var sentBootstrap = 0
+        crlf = try probe(deadline: deadline, what: "setting up the guest's shell", kind: "E0") { a, b in
+            defer { sentBootstrap += 1 }
+            let setup = sentBootstrap % 4 == 0 ? ShellProtocol.bootstrap : ""
+            return setup + ((try? ShellProtocol.invocation(":", a, b)) ?? "")
+        }
+    }
+
+    /// Sends `line(a, b)` with growing gaps until the guest prints
+    /// `\x01 (a+b) kind` for one of them; returns whether lines end in `\r\n`.
+    @discardableResult
+    private func probe(deadline: Deadline, what: String, kind: String, line: (Int, Int) throws -> String) throws -> Bool {
         var markers: [Int] = []
         var gap = 0.1
         while true {
             let (a, b, m) = numbers()
             markers.append(m)
-            try write("\n" + ShellProtocol.probe(a, b))
+            try write("\n" + (try line(a, b)))
             let next = Deadline.after(seconds: gap).earlier(deadline)
-            let answered: Bool
             do {
-                answered = try io.wait(until: next, what: "waiting for the guest's shell") { view in
+                return try io.wait(until: next, what: what) { view -> Bool? in
                     for m in markers {
-                        if let hit = ShellProtocol.findLine(marker: m, kind: "R", in: view.channel) {
+                        if let hit = ShellProtocol.findLine(marker: m, kind: kind, in: view.channel) {
                             view.channel.removeFirst(hit.end)
-                            return true
+                            return hit.crlf
                         }
                     }
                     return nil
                 }
-            } catch MachineError.timeout(let what) {
-                if deadline.hasPassed { throw MachineError.timeout(what) }
+            } catch MachineError.timeout(let message) {
+                if deadline.hasPassed { throw MachineError.timeout(message) }
                 gap = min(gap * 1.5, 1.0)
-                continue
             }
-            if answered { break }
-        }
-        let (a, b, m) = numbers()
-        try write(ShellProtocol.enterProtocolMode + ShellProtocol.definitions + ShellProtocol.sync(a, b))
-        crlf = try io.wait(until: deadline, what: "setting up the guest's shell") { view in
-            guard let hit = ShellProtocol.findLine(marker: m, kind: "S", in: view.channel) else { return nil }
-            view.channel.removeFirst(hit.end)
-            return hit.crlf
         }
     }
 
@@ -83,10 +99,12 @@ public final class ShellSession: @unchecked Sendable {
         do {
             return try awaitAnswer(&parser, until: deadline, what: "running `\(Self.short(command))`")
         } catch MachineError.timeout(let what) {
-            // ^C reaches the command's process group; the shell itself traps it.
+            // ^C reaches the command's process group. An interactive shell
+            // then also abandons our read loop (ash and bash treat a job
+            // killed by SIGINT as their own ^C), so set the loop up again.
             try? write("\u{03}")
             do {
-                _ = try awaitAnswer(&parser, until: .after(seconds: 3), what: "stopping the command")
+                try enterProtocolMode(deadline: .after(seconds: 10))
             } catch MachineError.timeout {
                 broken = "the command channel is unusable: `\(Self.short(command))` did not stop after ^C"
             }

@@ -2,9 +2,12 @@ import Foundation
 
 /// The libvirt domain XML for a machine.
 ///
-/// Devices: the serial port (kernel log and a root shell for people) and a
-/// virtio console (`hvc0`, the harness's command channel, kept free of kernel
-/// messages). Every stop — power-off, reboot, crash — destroys the domain, so
+/// Devices: the first serial port (`ttyS0`: kernel log and a root shell for
+/// people) and a second one (`ttyS1`: the harness's command channel, kept
+/// free of kernel messages). The channel is a UART rather than a virtio
+/// console because QEMU silently drops virtio-console output whenever the
+/// host side can't keep up (virtio-console.c, "silently dropping console
+/// data on EAGAIN"); its UART waits instead, so large outputs arrive whole. Every stop — power-off, reboot, crash — destroys the domain, so
 /// the harness sees it as an event instead of a guest quietly starting over.
 /// The domain is tagged in `<metadata>` so that `rehearse clean` can find
 /// ours and leave everything else alone.
@@ -12,8 +15,8 @@ public struct DomainXML: Sendable {
     /// Our metadata namespace; a domain without it is not ours.
     public static let namespace = "https://rehearsal.dev/xmlns/machine/1"
     public static let serialDevice = "serial0"
-    /// libvirt's alias for the second console, the virtio one.
-    public static let channelDevice = "console1"
+    /// libvirt's alias for the second serial port.
+    public static let channelDevice = "serial1"
 
     public var name: String
     public var accelerator: Accelerator
@@ -48,7 +51,7 @@ public struct DomainXML: Sendable {
           <devices>
             <serial type='pty'><target port='0'/></serial>
             <console type='pty'><target type='serial' port='0'/></console>
-            <console type='pty'><target type='virtio' port='1'/></console>
+            <serial type='pty'><target port='1'/></serial>
             <controller type='usb' model='none'/>
             <memballoon model='none'/>
           </devices>

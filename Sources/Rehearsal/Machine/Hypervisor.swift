@@ -51,7 +51,8 @@ public final class Hypervisor: Sendable {
         self.uri = "qemu:///embed?root=\(dir.path)"
         do { self.connection = try Connection(uri: uri) } catch let e as LibvirtError {
             lock.unlock()
-            throw MachineError.infrastructure("cannot open libvirt's embedded QEMU driver at \(dir.path): \(e.message)")
+            let hint = e.message.contains("Failed to parse user") ? " (run scripts/setup.sh: it creates the libvirt-qemu account libvirt insists on)" : ""
+            throw MachineError.infrastructure("cannot open libvirt's embedded QEMU driver at \(dir.path): \(e.message)\(hint)")
         }
     }
 

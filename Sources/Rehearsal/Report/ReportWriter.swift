@@ -17,19 +17,19 @@ public enum ReportWriter {
 
     public static func junit(_ results: [ScenarioResult]) -> String {
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        let tests = results.reduce(0) { $0 + max($1.steps.count, 1) }
+        let tests = results.reduce(0) { $0 + $1.steps.count + (hasBootCase($1) ? 1 : 0) }
         let failures = results.reduce(0) { $0 + $1.steps.filter { $0.outcome == .failed }.count }
         let errors = results.reduce(0) { acc, r in
             acc + r.steps.filter { $0.outcome == .infrastructure || $0.outcome == .interrupted }.count
-                + (r.steps.allSatisfy { $0.outcome == .skipped } && r.outcome != .passed ? 1 : 0)
+                + (hasBootCase(r) && r.outcome != .passed && r.outcome != .failed ? 1 : 0)
         }
         x += "<testsuites name=\"rehearse\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"\(errors)\">\n"
         for r in results {
             let rf = r.steps.filter { $0.outcome == .failed }.count
             let re = r.steps.filter { $0.outcome == .infrastructure || $0.outcome == .interrupted }.count
             let skipped = r.steps.filter { $0.outcome == .skipped }.count
-            x += "  <testsuite name=\"\(esc(r.name))\" file=\"\(esc(r.file))\" tests=\"\(max(r.steps.count, 1))\" failures=\"\(rf)\" errors=\"\(re)\" skipped=\"\(skipped)\" time=\"\(t(r.seconds))\" timestamp=\"\(ISO8601DateFormatter().string(from: r.startedAt))\">\n"
-            if r.steps.isEmpty || (r.outcome != .passed && r.steps.allSatisfy { $0.outcome == .skipped }) {
+            x += "  <testsuite name=\"\(esc(r.name))\" file=\"\(esc(r.file))\" tests=\"\(r.steps.count + (hasBootCase(r) ? 1 : 0))\" failures=\"\(rf)\" errors=\"\(re)\" skipped=\"\(skipped)\" time=\"\(t(r.seconds))\" timestamp=\"\(ISO8601DateFormatter().string(from: r.startedAt))\">\n"
+            if hasBootCase(r) {
                 // The machine never got as far as the steps: report the boot as the failing case.
                 x += "    <testcase classname=\"\(esc(r.name))\" name=\"boot\" time=\"\(t(r.bootSeconds ?? r.seconds))\">\n"
                 if r.outcome != .passed {
@@ -54,6 +54,11 @@ public enum ReportWriter {
             x += "  </testsuite>\n"
         }
         return x + "</testsuites>\n"
+    }
+
+    /// A scenario that never reached its steps gets a `boot` testcase carrying the failure.
+    static func hasBootCase(_ r: ScenarioResult) -> Bool {
+        r.steps.isEmpty || (r.outcome != .passed && r.steps.allSatisfy { $0.outcome == .skipped })
     }
 
     static func details(_ s: StepResult) -> String {

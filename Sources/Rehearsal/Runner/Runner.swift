@@ -100,34 +100,21 @@ public final class Runner: @unchecked Sendable {
 
         let machine: Machine
         do {
-            let image = try self.image(p.recipe)
-            result.imageDigest = image.digest
-            result.kernelRelease = image.kernelRelease
-            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
-            let h = try openHypervisor()
-            result.uri = h.uri
-            result.accelerator = h.accelerator.rawValue
-            observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
-            machine = try Machine(name: "rehearse-\(runID)", image: image, spec: s.machine, hypervisor: h,
-                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: dir)
-        } catch let e as MachineError {
-            return finish(Self.outcome(e), "boot: \(e)")
+            machine = try bootMachine(p, runID: runID, directory: dir, deadline: deadline) { image, h in
+                result.imageDigest = image.digest
+                result.kernelRelease = image.kernelRelease
+                result.uri = h.uri
+                result.accelerator = h.accelerator.rawValue
+            }
+            result.bootSeconds = machine.readySeconds
+        } catch let e as BootFailure {
+            result.steps = s.steps.map(Self.skipped)
+            result.console = e.console
+            return finish(Self.outcome(e.error), "boot: \(e.error)\(e.console == nil ? "" : " (the guest's shell never answered)")")
         } catch {
             return finish(.infrastructure, "boot: \(error)")
         }
         defer { machine.destroy() }
-
-        do {
-            try machine.waitReady(deadline: deadline)
-            result.bootSeconds = machine.readySeconds
-            observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
-        } catch let e as MachineError {
-            result.steps = s.steps.map(Self.skipped)
-            result.console = machine.io.consoleTail(15)
-            return finish(Self.outcome(e), "boot: \(e) (the guest's shell never answered)")
-        } catch {
-            return finish(.infrastructure, "boot: \(error)")
-        }
 
         var failure: (index: Int, step: StepResult)?
         for (i, step) in s.steps.enumerated() {
@@ -152,6 +139,40 @@ public final class Runner: @unchecked Sendable {
         return finish(.passed, nil)
     }
 
+    /// A boot that failed, with the console's last lines once the machine had started.
+    public struct BootFailure: Error {
+        public var error: MachineError
+        public var console: [String]?
+    }
+
+    /// Builds the image, starts a machine and waits until its shell answers.
+    /// On failure nothing is left running. `started` sees the image and hypervisor first.
+    public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline,
+                            started: (BootImage, Hypervisor) -> Void = { _, _ in }) throws -> Machine {
+        let s = p.scenario
+        let machine: Machine
+        do {
+            let image = try self.image(p.recipe)
+            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
+            let h = try openHypervisor()
+            started(image, h)
+            observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
+            machine = try Machine(name: "rehearse-\(runID)", image: image, spec: s.machine, hypervisor: h,
+                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory)
+        } catch let e as MachineError {
+            throw BootFailure(error: e, console: nil)
+        }
+        do {
+            try machine.waitReady(deadline: deadline)
+        } catch let e as MachineError {
+            let tail = machine.io.consoleTail(15)
+            machine.destroy()
+            throw BootFailure(error: e, console: tail)
+        }
+        observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
+        return machine
+    }
+
     static func skipped(_ step: Step) -> StepResult {
         StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command, outcome: .skipped, seconds: 0)
     }
@@ -164,7 +185,7 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    static func newRunID() -> String {
+    public static func newRunID() -> String {
         let f = DateFormatter()
         f.dateFormat = "yyyyMMdd-HHmmss"
         f.timeZone = TimeZone(identifier: "UTC")

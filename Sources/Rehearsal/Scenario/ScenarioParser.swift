@@ -117,8 +117,10 @@ public enum ScenarioParser {
 
     static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
         switch e {
-        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
-            return ScenarioError(file: file, line: mark.line, "not valid YAML: \(problem)")
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            // The context (e.g. "while scanning a quoted scalar") points where the trouble began.
+            let line = context?.mark.line ?? mark.line
+            return ScenarioError(file: file, line: line, "not valid YAML: \(context.map { "\($0.text), " } ?? "")\(problem)")
         default:
             return ScenarioError(file: file, line: nil, "not valid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
         }

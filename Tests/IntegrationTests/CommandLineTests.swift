@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import Rehearsal
+
+/// The `rehearse` executable as a user runs it: exit statuses, reports,
+/// signals, concurrent runs and `rehearse clean`.
+@Suite(.serialized) struct CommandLineTests {
+    static var binary: URL { TestGuest.repo.appendingPathComponent(".build/debug/rehearse") }
+
+    struct Run {
+        let process: Process
+        let stdout: URL
+        let stderr: URL
+        var out: String { (try? String(contentsOf: stdout, encoding: .utf8)) ?? "" }
+        var err: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
+        func wait(_ seconds: Double = 300) -> Int32? {
+            guard TestGuest.eventually(seconds, { !process.isRunning }) else { return nil }
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    static func start(_ args: [String]) throws -> Run {
+        try #require(FileManager.default.fileExists(atPath: binary.path), "build the executable first: swift build")
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        p.currentDirectoryURL = TestGuest.repo
+        let tmp = TestGuest.runs.appendingPathComponent("cli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let out = tmp.appendingPathComponent("stdout"), err = tmp.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return Run(process: p, stdout: out, stderr: err)
+    }
+
+    static func sleeper() throws -> String {
+        let p = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: sleep 600\n    timeout: 900\n", name: "sleeper")
+        return p.scenario.file
+    }
+
+    /// Waits until the run under `runDir` has sent its first command (the
+    /// guest's begin marker is in channel.log).
+    static func waitForFirstCommand(in runDir: URL, seconds: Double = 120) -> Bool {
+        TestGuest.eventually(seconds) {
+            let dirs = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path)) ?? []
+            return dirs.contains { d in
+                let data = FileManager.default.contents(atPath: runDir.appendingPathComponent("\(d)/channel.log").path) ?? Data()
+                return data.split(separator: 1).contains { $0.first.map { (48...57).contains($0) } == true && $0.contains(UInt8(ascii: "B")) }
+            }
+        }
+    }
+
+    @Test func aBadScenarioExitsWithTwoAndOneLine() throws {
+        let p = TestGuest.runs.appendingPathComponent("bad.yaml")
+        try FileManager.default.createDirectory(at: TestGuest.runs, withIntermediateDirectories: true)
+        try "machine: {image: tiny}\nsteps:\n  - succeed: true\n  - frobnicate: x\n".write(to: p, atomically: true, encoding: .utf8)
+        let r = try Self.start(["run", p.path])
+        #expect(r.wait(60) == 2)
+        let lines = r.err.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("rehearse: \(p.path):4: unknown step key `frobnicate`") == true, "\(r.err)")
+        #expect(r.out.isEmpty)
+    }
+
+    @Test func badUsageExitsWithTwo() throws {
+        let r = try Self.start(["run", "--accel", "warp", "x.yaml"])
+        #expect(r.wait(60) == 2)
+        #expect(r.err.contains("warp"))
+    }
+
+    @Test func failingScenarioExitsWithOneAndWritesJUnit() throws {
+        let s = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: \"true\"\n  - run: echo a\n    expect: {stdout_equals: b}\n  - succeed: \"true\"\n", name: "mismatch")
+        let junit = TestGuest.runs.appendingPathComponent("junit-\(UUID().uuidString.prefix(6)).xml")
+        let json = TestGuest.runs.appendingPathComponent("result-\(UUID().uuidString.prefix(6)).json")
+        let r = try Self.start(["run", s.scenario.file, "--junit", junit.path, "--json", json.path, "--run-dir", TestGuest.runs.path])
+        #expect(r.wait() == 1, "\(r.out)\n\(r.err)")
+        let xml = try String(contentsOf: junit, encoding: .utf8)
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == 3)
+        #expect(xml.contains("<failure type=\"failed\" message=\"stdout is &quot;a\\n&quot;, expected &quot;b&quot;\""), "\(xml)")
+        #expect(xml.contains("<skipped"))
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+        #expect((obj?["scenarios"] as? [[String: Any]])?.first?["outcome"] as? String == "failed")
+        #expect(r.out.contains("✗ [2/3]"))
+    }
+
+    @Test func sigintDuringAStepLeavesNoQEMU() throws {
+        _ = try TestGuest.machine()
+        let before = TestGuest.qemuPIDs()
+        let runDir = TestGuest.runs.appendingPathComponent("sigint-\(UUID().uuidString.prefix(6))")
+        let json = runDir.appendingPathComponent("result.json")
+        let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path, "--json", json.path])
+        #expect(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        #expect(!TestGuest.qemuPIDs().subtracting(before).isEmpty)
+        kill(r.process.processIdentifier, SIGINT)
+        #expect(r.wait(60) == 130, "\(r.out)\n\(r.err)")
+        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs().subtracting(before).isEmpty })
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+        let scenario = (obj?["scenarios"] as? [[String: Any]])?.first
+        #expect(scenario?["outcome"] as? String == "interrupted")
+    }
+
+    @Test func twoRunsAtOnceBothWork() throws {
+        let smoke = TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path
+        let a = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
+        let b = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
+        #expect(a.wait() == 0, "\(a.out)\n\(a.err)")
+        #expect(b.wait() == 0, "\(b.out)\n\(b.err)")
+    }
+
+    @Test func cleanRemovesWhatAKilledRunLeft() throws {
+        _ = try TestGuest.machine()
+        let before = TestGuest.qemuPIDs()
+        let runDir = TestGuest.runs.appendingPathComponent("sigkill-\(UUID().uuidString.prefix(6))")
+        let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path])
+        #expect(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        kill(r.process.processIdentifier, SIGKILL)
+        _ = r.wait(30)
+        let leftover = TestGuest.qemuPIDs().subtracting(before)
+        #expect(!leftover.isEmpty, "a SIGKILLed run's QEMU outlives it (that is what clean is for)")
+        let c = try Self.start(["clean"])
+        #expect(c.wait(120) == 0, "\(c.out)\n\(c.err)")
+        #expect(c.out.contains("removed"), "\(c.out)")
+        #expect(TestGuest.eventually(15) { TestGuest.qemuPIDs().intersection(leftover).isEmpty })
+        // The shared guest belongs to a live process: clean must not touch it.
+        #expect(before.isSubset(of: TestGuest.qemuPIDs()))
+        #expect(try TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
+    }
+}

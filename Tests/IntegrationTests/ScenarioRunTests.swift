@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import Rehearsal
+
+/// Whole scenarios through `Runner`, each on its own fresh machine.
+@Suite(.serialized) struct ScenarioRunTests {
+    @Test func theSmokeScenarioPassesAndLeavesNothingRunning() throws {
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let p = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path])[0]
+        _ = try TestGuest.machine() // make sure the shared guest is counted before we look
+        let before = TestGuest.qemuPIDs()
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .passed, "\(r.message ?? "")")
+        #expect(r.steps.allSatisfy { $0.outcome == .passed })
+        #expect(r.bootSeconds != nil)
+        let dir = URL(fileURLWithPath: try #require(r.runDirectory))
+        let transcript = try String(contentsOf: dir.appendingPathComponent("console.log"), encoding: .utf8)
+        #expect(transcript.contains("] tiny: init done"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("domain.xml").path))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("result.json").path))
+        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs().subtracting(before).isEmpty })
+    }
+
+    @Test func aKernelPanicFailsTheStepAtOnce() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: echo c > /proc/sysrq-trigger
+            timeout: 120
+          - succeed: "true"
+        """, name: "panic")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .failed)
+        let step = try #require(r.steps.first)
+        // Classified as a panic from the console, not as a timeout of the step.
+        #expect(step.message?.hasPrefix("kernel panic on the console") == true, "\(step.message ?? "")")
+        #expect(step.console?.contains { $0.contains("Kernel panic - not syncing") } == true)
+        #expect(r.steps.last?.outcome == .skipped)
+    }
+
+    @Test func allowedConsolePatternsAreNotTrouble() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        allow_console: ["WARNING: CPU: 0 PID: 1 at rehearse/test"]
+        steps:
+          - succeed: echo '<2>WARNING: CPU: 0 PID: 1 at rehearse/test.c:1 demo' > /dev/kmsg
+          - wait_for_console: "rehearse/test.c"
+            timeout: 20
+          - succeed: "true"
+        """, name: "allow")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .passed, "\(r.message ?? "")")
+    }
+
+    @Test func aGuestThatPowersOffIsNoticed() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: poweroff -f
+            timeout: 120
+        """, name: "poweroff")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .failed)
+        #expect(r.steps.first?.message?.contains("powered off") == true, "\(r.steps.first?.message ?? "")")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+@testable import Rehearsal
+
+/// What the integration tests share: the repository, a runner with one
+/// hypervisor connection, and one booted tiny guest for the tests that can
+/// safely run on the same machine (it is destroyed when the process exits).
+enum TestGuest {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let runs = FileManager.default.temporaryDirectory.appendingPathComponent("rehearse-test-runs-\(getpid())")
+    static let runner = Runner(options: .init(runsDirectory: runs))
+
+    /// Writes a scenario into a temporary file and prepares it.
+    static func scenario(_ yaml: String, name: String = "t") throws -> Runner.Prepared {
+        let dir = runs.appendingPathComponent("scenarios")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let f = dir.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8)).yaml")
+        try yaml.write(to: f, atomically: true, encoding: .utf8)
+        // Recipes are found from the repository, whatever the working directory.
+        setenv("REHEARSE_IMAGES", repo.appendingPathComponent("Images").path, 1)
+        return try Runner.prepare(files: [f.path])[0]
+    }
+
+    private static let shared = Shared()
+
+    /// The shared tiny guest, booted on first use.
+    static func machine() throws -> Machine { try shared.get() }
+
+    final class Shared: @unchecked Sendable {
+        // @unchecked: `machine` is guarded by `lock`.
+        private let lock = NSLock()
+        private var machine: Machine?
+
+        func get() throws -> Machine {
+            lock.lock(); defer { lock.unlock() }
+            if let m = machine, m.io.firstIncident == nil { return m }
+            machine?.destroy()
+            let p = try TestGuest.scenario("machine: {image: tiny}\nsteps: []\n", name: "shared")
+            let dir = TestGuest.runs.appendingPathComponent("shared-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let m = try TestGuest.runner.bootMachine(p, directory: dir, deadline: .after(seconds: 180))
+            machine = m
+            Shared.installExitHook()
+            return m
+        }
+
+        func destroy() { lock.withLock { machine?.destroy(); machine = nil } }
+
+        private static let hook: Void = { atexit { TestGuest.shared.destroy() } }()
+        static func installExitHook() { _ = hook }
+    }
+
+    /// Runs one step on the shared guest.
+    static func step(_ yaml: String) throws -> StepResult {
+        let p = try scenario("machine: {image: tiny}\nsteps:\n" + yaml)
+        let step = p.scenario.steps[0]
+        let m = try machine()
+        return StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
+    }
+
+    /// PIDs of running QEMU processes.
+    static func qemuPIDs() -> Set<Int32> {
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return Set(procs.compactMap { p -> Int32? in
+            guard let pid = Int32(p), let d = FileManager.default.contents(atPath: "/proc/\(p)/cmdline"),
+                  let exe = d.split(separator: 0).first, String(decoding: exe, as: UTF8.self).contains("qemu-system") else { return nil }
+            return pid
+        })
+    }
+
+    /// Polls `condition` every 50 ms until it holds or `seconds` pass.
+    static func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Deadline.after(seconds: seconds)
+        while !deadline.hasPassed {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+}
