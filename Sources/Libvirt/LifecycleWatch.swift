@@ -22,6 +22,8 @@ public enum LifecycleEvent: Sendable, Equatable {
         case VIR_DOMAIN_EVENT_SUSPENDED.rawValue: self = .suspended
         case VIR_DOMAIN_EVENT_RESUMED.rawValue: self = .resumed
         case VIR_DOMAIN_EVENT_CRASHED.rawValue: self = .guestCrashed
+        // The guest shut itself down; STOPPED follows only once QEMU has exited.
+        case VIR_DOMAIN_EVENT_SHUTDOWN.rawValue: self = .shutDown
         case VIR_DOMAIN_EVENT_STOPPED.rawValue:
             switch UInt32(detail) {
             case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue: self = .shutDown

@@ -17,22 +17,51 @@ struct CleanCommand: ParsableCommand {
     @Option(name: [.customShort("c"), .long], help: "Also sweep this libvirt URI (for example qemu:///system).")
     var connect: String?
 
+    /// One root per process (libvirt's rule), so the parent runs one child per root.
+    @Option(help: .hidden)
+    var embeddedRoot: String?
+
     func run() throws {
-        let state = StateDirectory.fromEnvironment()
-        var removed: [Janitor.Removed] = []
-        do {
-            let (r, busy) = try Janitor.sweepEmbeddedRoots(state: state)
-            removed += r
-            for b in busy { print("skipped \(b): in use by a running rehearse") }
-            if let uri = connect ?? ProcessInfo.processInfo.environment["LIBVIRT_DEFAULT_URI"] {
-                let c = try Connection(uri: uri)
-                removed += try Janitor.sweep(c, ownedByDeadOnly: true)
-                c.close()
+        if let embeddedRoot {
+            do {
+                guard let removed = try Janitor.sweepEmbeddedRoot(URL(fileURLWithPath: embeddedRoot)) else {
+                    print("skipped \(embeddedRoot): in use by a running rehearse")
+                    return
+                }
+                for r in removed { print("removed \(r)") }
+            } catch {
+                fail("clean \(embeddedRoot): \(error)", status: 3)
             }
-        } catch {
-            fail("clean: \(error)", status: 3)
+            return
         }
-        for r in removed { print("removed \(r)") }
-        print(removed.isEmpty ? "nothing to clean" : "removed \(removed.count) leftover(s)")
+        let state = StateDirectory.fromEnvironment()
+        var count = 0
+        var failed = false
+        let (free, busy) = Janitor.embeddedRoots(state: state)
+        for b in busy { print("skipped \(b.path): in use by a running rehearse") }
+        for root in free {
+            let self_ = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+            do {
+                let out = try HostCommand.run([self_, "clean", "--embedded-root", root.path])
+                for line in out.split(separator: "\n") {
+                    print(line)
+                    if line.hasPrefix("removed ") { count += 1 }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("rehearse: \(error)\n".utf8))
+                failed = true
+            }
+        }
+        if let uri = connect ?? ProcessInfo.processInfo.environment["LIBVIRT_DEFAULT_URI"] {
+            do {
+                let c = try Connection(uri: uri)
+                for r in try Janitor.sweep(c, ownedByDeadOnly: true) { print("removed \(r)"); count += 1 }
+                c.close()
+            } catch {
+                fail("clean \(uri): \(error)", status: 3)
+            }
+        }
+        print(count == 0 ? "nothing to clean" : "removed \(count) leftover(s)")
+        if failed { throw ExitCode(3) }
     }
 }

@@ -43,7 +43,8 @@ import Testing
         machine: {image: tiny}
         allow_console: ["WARNING: CPU: 0 PID: 1 at rehearse/test"]
         steps:
-          - succeed: echo '<2>WARNING: CPU: 0 PID: 1 at rehearse/test.c:1 demo' > /dev/kmsg
+          - succeed: |
+              echo '<2>WARNING: CPU: 0 PID: 1 at rehearse/test.c:1 demo' > /dev/kmsg
           - wait_for_console: "rehearse/test.c"
             timeout: 20
           - succeed: "true"

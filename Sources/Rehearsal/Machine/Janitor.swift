@@ -26,25 +26,36 @@ public enum Janitor {
         return removed
     }
 
-    /// Sweeps every embedded root in the pool that no live process holds,
-    /// including QEMU processes libvirt no longer knows about.
-    public static func sweepEmbeddedRoots(state: StateDirectory) throws -> (removed: [Removed], busy: [String]) {
-        var removed: [Removed] = []
-        var busy: [String] = []
+    /// The embedded roots of the pool that exist, split into those a live
+    /// process holds and those free to sweep.
+    ///
+    /// A process can open only one embedded root for its whole life (libvirt
+    /// keeps the embedded driver loaded), so each free root is swept by its
+    /// own process: `sweepEmbeddedRoot(_:)`, reached through `rehearse clean
+    /// --embedded-root DIR`.
+    public static func embeddedRoots(state: StateDirectory) -> (free: [URL], busy: [URL]) {
+        var free: [URL] = [], busy: [URL] = []
         for i in 0..<Hypervisor.poolSize {
             let dir = state.embedRoots.appendingPathComponent("root-\(i)")
             guard FileManager.default.fileExists(atPath: dir.path) else { continue }
-            guard let lock = try FileLock(path: dir.path + ".lock", wait: false) else {
-                busy.append(dir.path)
-                continue
-            }
-            defer { lock.unlock() }
-            let connection = try Connection(uri: "qemu:///embed?root=\(dir.path)")
-            removed += try sweep(connection, ownedByDeadOnly: false)
-            connection.close()
-            removed += killStrayQEMU(root: dir)
+            if FileLock.isHeld(path: dir.path + ".lock") { busy.append(dir) } else { free.append(dir) }
         }
-        return (removed, busy)
+        return (free, busy)
+    }
+
+    /// Sweeps one embedded root that no live process holds: our domains
+    /// through libvirt, then QEMU processes of that root libvirt lost.
+    /// Returns nil when a live process holds the root after all.
+    public static func sweepEmbeddedRoot(_ dir: URL) throws -> [Removed]? {
+        guard let lock = try FileLock(path: dir.path + ".lock", wait: false) else { return nil }
+        defer { lock.unlock() }
+        try Hypervisor.prepareEmbeddedRoot(dir)
+        var removed: [Removed] = []
+        let connection = try Connection(uri: "qemu:///embed?root=\(dir.path)")
+        removed += try sweep(connection, ownedByDeadOnly: false)
+        connection.close()
+        removed += killStrayQEMU(root: dir)
+        return removed
     }
 
     /// QEMU processes started from `root` (their command line names it) that

@@ -89,11 +89,28 @@ public final class MachineIO: @unchecked Sendable {
             channel = view.channel
             log.searchFrom = view.log.searchFrom
             if let result { return result }
-            if let incident = incidents.first { throw describe(incident) }
+            if !incidents.isEmpty { throw describe(mostTelling()) }
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while \(what)") }
             if deadline.hasPassed { throw MachineError.timeout("timed out \(what)") }
             _ = condition.wait(until: deadline.date)
         }
+    }
+
+    /// The incident that best explains what happened. A console stream
+    /// closes because QEMU exited; the lifecycle event that says why (guest
+    /// power-off, crash, QEMU failure) may arrive a moment later, so give it
+    /// up to three seconds. Called with `condition` held.
+    private func mostTelling() -> Incident {
+        func rank(_ i: Incident) -> Int {
+            switch i { case .trouble: return 0; case .stopped: return 1; case .streamClosed: return 2 }
+        }
+        if incidents.allSatisfy({ rank($0) == 2 }) {
+            let deadline = Deadline.after(seconds: 3)
+            while incidents.allSatisfy({ rank($0) == 2 }), !deadline.hasPassed {
+                _ = condition.wait(until: deadline.date)
+            }
+        }
+        return incidents.min { rank($0) < rank($1) }!
     }
 
     /// Waits up to `seconds` for more console lines after trouble, so a
