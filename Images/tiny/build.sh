@@ -72,7 +72,7 @@ build() {
   echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
   printf 'ID=rehearse-tiny\nNAME="Rehearsal tiny"\nVERSION_ID=1\n' > "$root/etc/os-release"
   (cd "$root" && find . | cpio -o -H newc --quiet) > "$out/initrd"
-  echo "console=ttyS0 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check mitigations=off cryptomgr.notests" > "$out/cmdline"
+  echo "console=ttyS0,115200 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check mitigations=off cryptomgr.notests" > "$out/cmdline"
   cat > "$out/image.json" <<JSON
 {"name": "tiny", "kernelRelease": "$rel", "kernel": "vmlinux", "initrd": "initrd", "cmdline": "cmdline"}
 JSON

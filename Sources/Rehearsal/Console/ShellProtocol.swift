@@ -18,7 +18,9 @@ public enum ShellProtocol {
     static let lead: UInt8 = 0x01
 
     /// One line, typed into whatever shell the console has, that puts it in
-    /// protocol mode: no echo, no output post-processing (`\n` stays `\n`
+    /// protocol mode: 115200 baud (QEMU's UART holds back input for four
+    /// character times before interrupting, about 4 ms at the default 9600
+    /// baud and 0.35 ms at 115200), no echo, no output post-processing (`\n` stays `\n`
     /// and binary output arrives intact), only ^C kept as a signal key, and
     /// a non-interactive `sh -c` that defines `__rh`, picks a writable place
     /// for the stderr spool, and evaluates one command line at a time.
@@ -30,7 +32,7 @@ public enum ShellProtocol {
     /// subshell gets the default action and dies. The line stays under 1024
     /// bytes, busybox's line-editing limit, and uses no single quote inside
     /// the `sh -c` argument.
-    public static let bootstrap = "stty raw -echo isig quit undef susp undef min 1 time 0 2>/dev/null; exec sh -c '"
+    public static let bootstrap = "stty 115200 raw -echo isig quit undef susp undef min 1 time 0 2>/dev/null; exec sh -c '"
         + [
             "trap : INT",
             #"for __rhd in /run /dev/shm /tmp /; do : >"$__rhd/.rehearse-stderr" 2>/dev/null && break; done"#,

@@ -7,7 +7,9 @@ import Foundation
 /// reads is lost, so probing repeats), switches it into protocol mode and
 /// checks the result. `run` then costs one round trip per command.
 public final class ShellSession: @unchecked Sendable {
-    // @unchecked: used by one runner thread at a time; `io` and `send` are thread-safe.
+    // @unchecked: `lock` serialises whole round trips (one command at a time
+    // on a channel); `io` and `send` are thread-safe themselves.
+    private let lock = NSLock()
     private let io: MachineIO
     private let send: @Sendable ([UInt8]) throws -> Void
     private var crlf = false
@@ -40,6 +42,7 @@ public final class ShellSession: @unchecked Sendable {
     /// interactive shell may swallow what it had read ahead, so the
     /// bootstrap is re-sent until a frame comes back.
     public func connect(deadline: Deadline) throws {
+        lock.lock(); defer { lock.unlock() }
         try probe(deadline: deadline, what: "waiting for the guest's shell", kind: "R") { a, b in
             ShellProtocol.probe(a, b)
         }
@@ -88,6 +91,7 @@ public final class ShellSession: @unchecked Sendable {
     /// Runs `command` and returns its result; throws on deadline, incident or signal.
     /// On a deadline the command is interrupted with ^C so the shell stays usable.
     public func run(_ command: String, deadline: Deadline) throws -> CommandResult {
+        lock.lock(); defer { lock.unlock() }
         if let broken { throw MachineError.infrastructure(broken) }
         let (a, b, m) = numbers()
         do {
