@@ -30,6 +30,8 @@ for i in range(1, boots + 1):
     assert s["outcome"] == "passed", s.get("message")
     steps = [st["seconds"] for st in s["steps"]]
     rh_boot.append(s["bootSeconds"] + steps[0]); rh_rtt += steps[1:]
+    print(f"boot {i}: plain {r['boot']:.2f} s, p50 {statistics.median(r['rtts'])*1000:.2f} ms; "
+          f"rehearse {rh_boot[-1]:.2f} s, p50 {statistics.median(steps[1:])*1000:.2f} ms", file=sys.stderr)
 ms = lambda x: f"{x * 1000:.2f} ms"
 rb, hb = statistics.median(raw_boot), statistics.median(rh_boot)
 print(f"| measure | plain QEMU + socket client | rehearse | ratio |")

@@ -52,10 +52,15 @@ public final class ShellSession: @unchecked Sendable {
     /// Types the bootstrap line and probes with real frames until the
     /// protocol loop answers.
     private func enterProtocolMode(deadline: Deadline) throws {
-        var sentBootstrap = 0
+        var lastBootstrap: Deadline?
         crlf = try probe(deadline: deadline, what: "setting up the guest's shell", kind: "E0") { a, b in
-            defer { sentBootstrap += 1 }
-            let setup = sentBootstrap % 4 == 0 ? ShellProtocol.bootstrap : ""
+            // Type the bootstrap again only when a whole second brought no answer:
+            // each copy execs a new shell.
+            var setup = ""
+            if lastBootstrap.map({ Deadline.now.uptimeNanoseconds - $0.uptimeNanoseconds > 1_000_000_000 }) ?? true {
+                setup = ShellProtocol.bootstrap
+                lastBootstrap = .now
+            }
             return setup + ((try? ShellProtocol.invocation(":", a, b)) ?? "")
         }
     }
@@ -65,7 +70,7 @@ public final class ShellSession: @unchecked Sendable {
     @discardableResult
     private func probe(deadline: Deadline, what: String, kind: String, line: (Int, Int) throws -> String) throws -> Bool {
         var markers: [Int] = []
-        var gap = 0.1
+        var gap = 0.05
         while true {
             let (a, b, m) = numbers()
             markers.append(m)
@@ -83,7 +88,8 @@ public final class ShellSession: @unchecked Sendable {
                 }
             } catch MachineError.timeout(let message) {
                 if deadline.hasPassed { throw MachineError.timeout(message) }
-                gap = min(gap * 1.5, 1.0)
+                // Probes are tiny; a short cap keeps readiness from being noticed late.
+                gap = min(gap * 1.5, 0.25)
             }
         }
     }
