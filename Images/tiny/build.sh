@@ -23,14 +23,21 @@ kernel_pkg() { apt-cache depends "$kernel_meta" | awk '/Depends: linux-image-[0-
 uri_line() { apt-get download --print-uris "$1" 2>/dev/null | head -n1; }
 
 inputs() {
+  # Resolving packages costs apt seconds; the answer only changes with the
+  # package lists, so it is kept keyed by their names, sizes and times.
+  local key f
+  key=$(ls -l --time-style=+%s /var/lib/apt/lists/ 2>/dev/null | sha256sum | cut -c1-16)
+  f="$cache/inputs-$key"
+  if [ -s "$f" ]; then cat "$f"; return; fi
   ensure_lists >&2
   local k; k=$(kernel_pkg)
   [ -n "$k" ] || { echo "tiny: cannot resolve $kernel_meta" >&2; exit 1; }
-  for p in "$k" busybox-static; do
-    local line; line=$(uri_line "$p")
-    [ -n "$line" ] || { echo "tiny: cannot find package $p" >&2; exit 1; }
-    echo "$p $(echo "$line" | awk '{print $2, $4}')"
-  done
+  mkdir -p "$cache"
+  apt-get download --print-uris "$k" busybox-static 2>/dev/null | awk '
+    { name = $2; sub(/_.*/, "", name); print name, $2, $4 }' > "$f.tmp.$$"
+  [ "$(wc -l < "$f.tmp.$$")" -eq 2 ] || { rm -f "$f.tmp.$$"; echo "tiny: cannot find $k and busybox-static" >&2; exit 1; }
+  mv "$f.tmp.$$" "$f"
+  cat "$f"
 }
 
 fetch() { # fetch PKG -> prints path of the .deb

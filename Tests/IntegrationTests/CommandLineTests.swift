@@ -44,15 +44,20 @@ import Testing
     }
 
     /// Waits until the run under `runDir` has sent its first command (the
-    /// guest's begin marker is in channel.log).
-    static func waitForFirstCommand(in runDir: URL, seconds: Double = 120) -> Bool {
-        TestGuest.eventually(seconds) {
+    /// guest's begin marker is in channel.log); returns the run's domain name.
+    static func waitForFirstCommand(in runDir: URL, seconds: Double = 120) -> String? {
+        var name: String?
+        _ = TestGuest.eventually(seconds) {
             let dirs = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path)) ?? []
-            return dirs.contains { d in
-                let data = FileManager.default.contents(atPath: runDir.appendingPathComponent("\(d)/channel.log").path) ?? Data()
-                return data.split(separator: 1).contains { $0.first.map { (48...57).contains($0) } == true && $0.contains(UInt8(ascii: "B")) }
+            for d in dirs {
+                let dir = runDir.appendingPathComponent(d)
+                let data = FileManager.default.contents(atPath: dir.appendingPathComponent("channel.log").path) ?? Data()
+                let started = data.split(separator: 1).contains { $0.first.map { (48...57).contains($0) } == true && $0.contains(UInt8(ascii: "B")) }
+                if started { name = TestGuest.domainName(inRunDirectory: dir) }
             }
+            return name != nil
         }
+        return name
     }
 
     @Test func aBadScenarioExitsWithTwoAndOneLine() throws {
@@ -88,17 +93,16 @@ import Testing
         #expect(r.out.contains("✗ [2/3]"))
     }
 
-    @Test func sigintDuringAStepLeavesNoQEMU() throws {
-        _ = try TestGuest.machine()
-        let before = TestGuest.qemuPIDs()
-        let runDir = TestGuest.runs.appendingPathComponent("sigint-\(UUID().uuidString.prefix(6))")
+    @Test(arguments: [SIGINT, SIGTERM])
+    func aSignalDuringAStepLeavesNoQEMU(signal: Int32) throws {
+        let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")
         let json = runDir.appendingPathComponent("result.json")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path, "--json", json.path])
-        #expect(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
-        #expect(!TestGuest.qemuPIDs().subtracting(before).isEmpty)
-        kill(r.process.processIdentifier, SIGINT)
+        let name = try #require(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        #expect(!TestGuest.qemuPIDs(domain: name).isEmpty)
+        kill(r.process.processIdentifier, signal)
         #expect(r.wait(60) == 130, "\(r.out)\n\(r.err)")
-        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs().subtracting(before).isEmpty })
+        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
         let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
         let scenario = (obj?["scenarios"] as? [[String: Any]])?.first
         #expect(scenario?["outcome"] as? String == "interrupted")
@@ -113,21 +117,20 @@ import Testing
     }
 
     @Test func cleanRemovesWhatAKilledRunLeft() throws {
-        _ = try TestGuest.machine()
-        let before = TestGuest.qemuPIDs()
+        let shared = try TestGuest.machine()
         let runDir = TestGuest.runs.appendingPathComponent("sigkill-\(UUID().uuidString.prefix(6))")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path])
-        #expect(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        let name = try #require(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
         kill(r.process.processIdentifier, SIGKILL)
         _ = r.wait(30)
-        let leftover = TestGuest.qemuPIDs().subtracting(before)
+        let leftover = TestGuest.qemuPIDs(domain: name)
         #expect(!leftover.isEmpty, "a SIGKILLed run's QEMU outlives it (that is what clean is for)")
         let c = try Self.start(["clean"])
         #expect(c.wait(120) == 0, "\(c.out)\n\(c.err)")
-        #expect(c.out.contains("removed"), "\(c.out)")
-        #expect(TestGuest.eventually(15) { TestGuest.qemuPIDs().intersection(leftover).isEmpty })
+        #expect(c.out.contains("removed domain: \(name)"), "\(c.out)")
+        #expect(TestGuest.eventually(15) { TestGuest.qemuPIDs(domain: name).isEmpty })
         // The shared guest belongs to a live process: clean must not touch it.
-        #expect(before.isSubset(of: TestGuest.qemuPIDs()))
+        #expect(!TestGuest.qemuPIDs(domain: shared.name).isEmpty)
         #expect(try TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
     }
 }

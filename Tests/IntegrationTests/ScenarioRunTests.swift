@@ -7,8 +7,6 @@ import Testing
     @Test func theSmokeScenarioPassesAndLeavesNothingRunning() throws {
         setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
         let p = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path])[0]
-        _ = try TestGuest.machine() // make sure the shared guest is counted before we look
-        let before = TestGuest.qemuPIDs()
         let r = TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.steps.allSatisfy { $0.outcome == .passed })
@@ -18,7 +16,8 @@ import Testing
         #expect(transcript.contains("] tiny: init done"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("domain.xml").path))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("result.json").path))
-        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs().subtracting(before).isEmpty })
+        let name = try #require(TestGuest.domainName(inRunDirectory: dir))
+        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
     }
 
     @Test func aKernelPanicFailsTheStepAtOnce() throws {

@@ -36,7 +36,10 @@ import Testing
         let r = try TestGuest.step("  - wait_until_succeeds: test -e /never\n    timeout: 3\n")
         #expect(r.outcome == .failed)
         #expect(r.message?.hasPrefix("timed out after") == true, "\(r.message ?? "")")
+        #expect(r.message?.hasSuffix("(step timeout 3 s)") == true, "\(r.message ?? "")")
         #expect((r.attempts ?? 0) > 1)
+        // A timeout quotes the console's last lines.
+        #expect(r.console?.isEmpty == false)
     }
 
     @Test func waitUntilSucceedsRetriesUntilTrue() throws {

@@ -58,6 +58,21 @@ enum TestGuest {
         return StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
     }
 
+    /// PIDs of running QEMU processes for the libvirt domain `name`.
+    static func qemuPIDs(domain name: String) -> Set<Int32> {
+        qemuPIDs().filter { pid in
+            let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            return String(decoding: d, as: UTF8.self).contains("guest=\(name),")
+        }
+    }
+
+    /// The domain name a run directory's `domain.xml` records.
+    static func domainName(inRunDirectory dir: URL) -> String? {
+        guard let xml = try? String(contentsOf: dir.appendingPathComponent("domain.xml"), encoding: .utf8),
+              let a = xml.range(of: "<name>"), let b = xml.range(of: "</name>") else { return nil }
+        return String(xml[a.upperBound..<b.lowerBound])
+    }
+
     /// PIDs of running QEMU processes.
     static func qemuPIDs() -> Set<Int32> {
         let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

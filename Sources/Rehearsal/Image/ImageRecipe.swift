@@ -54,7 +54,7 @@ public struct ImageRecipe: Sendable {
     }
 
     /// The digest of the recipe's files and of what `build.sh inputs` names.
-    public func digest() throws -> String {
+    public func digest(state: StateDirectory) throws -> String {
         let fm = FileManager.default
         let files = (fm.enumerator(atPath: directory.path)?.compactMap { $0 as? String } ?? [])
             .filter { !$0.hasPrefix(".") }
@@ -69,12 +69,19 @@ public struct ImageRecipe: Sendable {
         }
         let inputs: String
         do {
-            inputs = try HostCommand.run([script.path, "inputs"])
+            inputs = try HostCommand.run([script.path, "inputs"], environment: environment(state))
         } catch {
             throw ImageError.buildFailed(name, "listing its inputs: \(error)")
         }
         manifest += inputs
         return SHA256.hex(Data(manifest.utf8))
+    }
+
+    /// The recipe's environment: where downloads are kept between builds.
+    func environment(_ state: StateDirectory) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["REHEARSE_DOWNLOAD_CACHE"] = state.downloads.path
+        return env
     }
 
     /// The cache entry for this recipe at `digest`.
@@ -85,20 +92,18 @@ public struct ImageRecipe: Sendable {
     /// Returns the cached image, building it first when needed. Build
     /// progress lines (`==> …` from the recipe) go to `progress`.
     public func image(state: StateDirectory, progress: @escaping @Sendable (String) -> Void) throws -> BootImage {
-        let digest = try digest()
+        let digest = try digest(state: state)
         let dir = cacheDirectory(in: state, digest: digest)
         if let image = try? BootImage.load(directory: dir, digest: digest) { return image }
         _ = try state.create(state.images)
-        let lock = try FileLock(path: state.images.appendingPathComponent("\(name).lock").path)
+        let lock = try FileLock.acquire(path: state.images.appendingPathComponent("\(name).lock").path)
         defer { lock.unlock() }
         // Another process may have built it while we waited for the lock.
         if let image = try? BootImage.load(directory: dir, digest: digest) { return image }
         let partial = state.images.appendingPathComponent(".\(name)-\(digest.prefix(16)).partial-\(getpid())")
         try? FileManager.default.removeItem(at: partial)
-        var env = ProcessInfo.processInfo.environment
-        env["REHEARSE_DOWNLOAD_CACHE"] = state.downloads.path
         do {
-            try HostCommand.run([script.path, "build", partial.path], environment: env) { line in
+            try HostCommand.run([script.path, "build", partial.path], environment: environment(state)) { line in
                 progress(line.hasPrefix("==> ") ? String(line.dropFirst(4)) : line)
             }
         } catch {

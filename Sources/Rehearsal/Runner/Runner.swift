@@ -152,9 +152,10 @@ public final class Runner: @unchecked Sendable {
         let s = p.scenario
         let machine: Machine
         do {
+            // The connection first: a bad URI fails before an image is built.
+            let h = try openHypervisor()
             let image = try self.image(p.recipe)
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
-            let h = try openHypervisor()
             started(image, h)
             observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
             machine = try Machine(name: "rehearse-\(runID)", image: image, spec: s.machine, hypervisor: h,

@@ -11,17 +11,11 @@ public final class FileLock: @unchecked Sendable {
     public let path: String
 
     /// Waits for the lock.
-    public convenience init(path: String) throws {
+    public static func acquire(path: String) throws -> FileLock {
         guard let l = try FileLock(path: path, wait: true) else {
             throw CocoaError(.fileLocking, userInfo: [NSFilePathErrorKey: path])
         }
-        self.init(taking: l)
-    }
-
-    private init(taking other: FileLock) {
-        self.path = other.path
-        self.fd = other.fd
-        other.fd = -1
+        return l
     }
 
     /// Takes the lock, or returns nil at once when `wait` is false and someone holds it.
