@@ -3,7 +3,8 @@ import Foundation
 /// Runs scenarios: builds their image, boots a machine, runs the steps with
 /// deadlines, judges them, and always destroys the machine.
 public final class Runner: @unchecked Sendable {
-    // @unchecked: a runner is driven from one thread; the hypervisor is opened once, lazily.
+    // @unchecked: the only mutable state, the lazily opened hypervisor, is
+    // guarded by `lock`; scenarios may run on several threads at once.
     public struct Options: Sendable {
         public var uri: String?
         public var accelerator: Accelerator?
@@ -27,6 +28,7 @@ public final class Runner: @unchecked Sendable {
     public let options: Options
     let observer: RunObserver?
     private var hypervisor: Hypervisor?
+    private let lock = NSLock()
 
     public init(options: Options, observer: RunObserver? = nil) {
         self.options = options
@@ -50,7 +52,9 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// The connection machines start on (opened on first use).
+    /// Opened once per runner: libvirt lets a process open only one embedded root.
     public func openHypervisor() throws -> Hypervisor {
+        lock.lock(); defer { lock.unlock() }
         if let hypervisor { return hypervisor }
         let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
         // Holding an embedded root's lock means no live process owns anything
