@@ -48,8 +48,14 @@ final class TerminalReporter: RunObserver, @unchecked Sendable {
         t.line("  \(mark) [\(index + 1)/\(count)] \(r.name)" + t.paint("  \(fmt(r.seconds))\(attempts)", .dim))
         if r.outcome != .passed {
             if let m = r.message { t.line("      " + t.paint(m, .red)) }
-            if let e = r.stderr, !e.isEmpty, r.outcome == .failed {
-                for l in e.split(separator: "\n", omittingEmptySubsequences: false).suffix(5) { t.line(t.paint("      stderr │ ", .dim) + l) }
+            if r.outcome == .failed {
+                for (label, text) in [("stdout", r.stdout), ("stderr", r.stderr)] {
+                    guard let text, !text.isEmpty else { continue }
+                    let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                    for l in lines.suffix(5) where !(l.isEmpty && l.endIndex == text.endIndex) {
+                        t.line(t.paint("      \(label) │ ", .dim) + String(l.prefix(200)))
+                    }
+                }
             }
             if let c = r.console, !c.isEmpty {
                 for l in c.suffix(12) { t.line(t.paint("     console │ ", .dim) + l) }
@@ -61,6 +67,10 @@ final class TerminalReporter: RunObserver, @unchecked Sendable {
         if r.steps.allSatisfy({ $0.outcome == .skipped }), r.outcome != .passed {
             t.line("  " + t.paint(r.message ?? "failed", .red))
             for l in r.console ?? [] { t.line(t.paint("     console │ ", .dim) + l) }
+        }
+        let skipped = r.steps.filter { $0.outcome == .skipped }.count
+        if skipped > 0, r.steps.count > skipped {
+            t.line(t.paint("  - \(skipped) later step\(skipped == 1 ? "" : "s") not run", .dim))
         }
         let word = label(r.outcome)
         t.line("  \(word) in \(fmt(r.seconds))" + (r.runDirectory.map { t.paint("  run directory: \($0)", .dim) } ?? ""))
