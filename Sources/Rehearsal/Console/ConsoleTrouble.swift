@@ -8,9 +8,6 @@ public struct ConsoleTrouble: Sendable, Equatable, Codable {
     /// The line that matched.
     public var line: String
 
-    /// Whether this kind of trouble means the guest is dead, not just unwell.
-    public var isFatal: Bool { kind == "kernel panic" }
-
     static let checks: [(kind: String, pattern: ConsolePattern)] = [
         ("kernel panic", #"Kernel panic - not syncing"#),
         ("kernel oops", #"\bOops: |\bOops\[#"#),

@@ -33,9 +33,6 @@ public struct FrameParser: Sendable {
         self.crlf = crlf
     }
 
-    /// How many bytes of output have arrived so far (for progress and limits).
-    public var bytesSoFar: Int { stdout.count + stderr.count + buffer.count }
-
     public mutating func feed(_ bytes: some Collection<UInt8>) throws {
         guard phase != .done else { remainder.append(contentsOf: bytes); return }
         buffer.append(contentsOf: bytes)

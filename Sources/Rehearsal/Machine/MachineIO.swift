@@ -129,7 +129,6 @@ public final class MachineIO: @unchecked Sendable {
     public var firstIncident: Incident? { condition.withLock { incidents.first } }
     public func consoleTail(_ n: Int) -> [String] { condition.withLock { log.tail(n) } }
     public var consoleLines: [String] { condition.withLock { log.lines } }
-    public var trouble: [ConsoleTrouble] { condition.withLock { log.trouble } }
 
     /// Lines of the console from the one that tripped `trouble` on (at most `n`).
     public func linesAround(_ trouble: ConsoleTrouble, _ n: Int) -> [String] {

@@ -8,7 +8,6 @@ public struct Deadline: Sendable, Comparable {
         Deadline(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9))
     }
     public static var now: Deadline { Deadline(uptimeNanoseconds: DispatchTime.now().uptimeNanoseconds) }
-    public static let distantFuture = Deadline(uptimeNanoseconds: UInt64.max / 2)
 
     public var remaining: Double {
         let now = DispatchTime.now().uptimeNanoseconds

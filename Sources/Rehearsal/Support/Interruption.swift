@@ -49,8 +49,6 @@ public final class Interruption: @unchecked Sendable {
         }
     }
 
-    public func reset() { lock.withLock { signalName = nil } }
-
     public func register(_ c: NSCondition) { lock.withLock { conditions[ObjectIdentifier(c)] = c } }
     public func unregister(_ c: NSCondition) { _ = lock.withLock { conditions.removeValue(forKey: ObjectIdentifier(c)) } }
 
