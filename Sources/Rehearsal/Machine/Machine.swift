@@ -101,7 +101,12 @@ public final class Machine: @unchecked Sendable {
         watch.cancel()
         channel.close()
         serial.close()
-        try? domain.destroy()
+        // libvirt can fail a destroy while QEMU is busy; a machine that is
+        // still running after three tries is left for `rehearse clean`.
+        for _ in 0..<3 {
+            if (try? domain.destroy()) != nil, !domain.isActive { break }
+            usleep(200_000)
+        }
         io.closeTranscripts()
         if let hook { Interruption.shared.removeEmergencyHook(hook) }
     }
