@@ -61,8 +61,11 @@ public final class ConsoleStream: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Writes all of `bytes`, waiting while the stream would block.
-    public func send(_ bytes: [UInt8]) throws {
+    /// Writes all of `bytes`, waiting while the stream would block (the
+    /// guest isn't reading) until `giveUp` says to stop; returns how many
+    /// bytes went out.
+    @discardableResult
+    public func send(_ bytes: [UInt8], giveUp: () -> Bool = { false }) throws -> Int {
         var offset = 0
         while offset < bytes.count {
             lock.lock()
@@ -78,9 +81,14 @@ public final class ConsoleStream: @unchecked Sendable {
             let err = n == -1 ? LibvirtError.last("virStreamSend") : nil
             lock.unlock()
             if let err { throw err }
-            if n == -2 { usleep(200); continue }
+            if n == -2 {
+                if giveUp() { return offset }
+                usleep(200)
+                continue
+            }
             offset += Int(n)
         }
+        return offset
     }
 
     /// Stops delivery and releases the stream. Safe to call more than once.

@@ -65,6 +65,21 @@ import Testing
         #expect(r.outcome == .passed, "\(r.message ?? "")")
     }
 
+    @Test func aShellThatStopsReadingEndsTheStepAtItsDeadline() throws {
+        // $$ is the harness's shell itself: once stopped it reads nothing more.
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: kill -STOP $$; sleep 100
+            timeout: 2
+          - succeed: "true"
+        """, name: "stopped-shell")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .failed)
+        #expect(r.steps.first?.message?.hasPrefix("timed out running `kill -STOP") == true, "\(r.steps.first?.message ?? "")")
+        #expect(r.steps.last?.outcome == .skipped)
+    }
+
     @Test func aGuestThatPowersOffIsNoticed() throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}

@@ -11,13 +11,14 @@ public final class ShellSession: @unchecked Sendable {
     // on a channel); `io` and `send` are thread-safe themselves.
     private let lock = NSLock()
     private let io: MachineIO
-    private let send: @Sendable ([UInt8]) throws -> Void
+    /// Sends bytes until the closure says to give up; returns how many went out.
+    private let send: @Sendable ([UInt8], () -> Bool) throws -> Int
     private var crlf = false
     /// Set when a command could not be stopped: the channel can't be trusted.
     private var broken: String?
     private var rng = SystemRandomNumberGenerator()
 
-    init(io: MachineIO, send: @escaping @Sendable ([UInt8]) throws -> Void) {
+    init(io: MachineIO, send: @escaping @Sendable ([UInt8], () -> Bool) throws -> Int) {
         self.io = io
         self.send = send
     }
@@ -28,9 +29,19 @@ public final class ShellSession: @unchecked Sendable {
         return (a, b, a + b)
     }
 
-    private func write(_ text: String) throws {
-        do { try send(Array(text.utf8)) } catch {
+    /// Writes `text`; a guest that stops reading its console makes this time
+    /// out at `deadline` (or on a signal) instead of blocking for ever.
+    private func write(_ text: String, deadline: Deadline) throws {
+        let bytes = Array(text.utf8)
+        let sent: Int
+        do {
+            sent = try send(bytes) { deadline.hasPassed || Interruption.shared.isRequested }
+        } catch {
             throw MachineError.infrastructure("writing to the command channel failed: \(error)")
+        }
+        guard sent == bytes.count else {
+            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while writing to the guest") }
+            throw MachineError.timeout("timed out writing to the guest: its console is not reading")
         }
     }
 
@@ -74,7 +85,7 @@ public final class ShellSession: @unchecked Sendable {
         while true {
             let (a, b, m) = numbers()
             markers.append(m)
-            try write("\n" + (try line(a, b)))
+            try write("\n" + (try line(a, b)), deadline: deadline)
             let next = Deadline.after(seconds: gap).earlier(deadline)
             do {
                 return try io.wait(until: next, what: what) { view -> Bool? in
@@ -101,7 +112,7 @@ public final class ShellSession: @unchecked Sendable {
         if let broken { throw MachineError.infrastructure(broken) }
         let (a, b, m) = numbers()
         do {
-            try write(try ShellProtocol.invocation(command, a, b))
+            try write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
         } catch let e as ProtocolError {
             throw MachineError.scenario(e.description)
         }
@@ -112,7 +123,7 @@ public final class ShellSession: @unchecked Sendable {
             // ^C reaches the command's process group. An interactive shell
             // then also abandons our read loop (ash and bash treat a job
             // killed by SIGINT as their own ^C), so set the loop up again.
-            try? write("\u{03}")
+            try? write("\u{03}", deadline: .after(seconds: 2))
             do {
                 try enterProtocolMode(deadline: .after(seconds: 10))
             } catch MachineError.timeout {

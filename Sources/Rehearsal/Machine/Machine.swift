@@ -61,7 +61,7 @@ public final class Machine: @unchecked Sendable {
         self.xml = xml
         self.started = started
         let channel = self.channel
-        self.shell = ShellSession(io: io) { try channel.send($0) }
+        self.shell = ShellSession(io: io) { try channel.send($0, giveUp: $1) }
         self.hook = Interruption.shared.addEmergencyHook { [domain] in try? domain.destroy() }
     }
 
