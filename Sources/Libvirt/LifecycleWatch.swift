@@ -12,6 +12,8 @@ public enum LifecycleEvent: Sendable, Equatable {
     case hypervisorFailed
     /// The guest kernel crashed (pvpanic) or libvirt reported a crash stop.
     case guestCrashed
+    /// The guest reset itself (a reboot; the domain keeps running with `on_reboot` restart).
+    case rebooted
     case suspended
     case resumed
     case other(event: Int32, detail: Int32)
@@ -45,27 +47,42 @@ public enum LifecycleEvent: Sendable, Equatable {
     }
 }
 
-/// A registration for one domain's lifecycle events, removed exactly once by `cancel()` or deinit.
+/// A registration for one domain's lifecycle and reboot events, removed
+/// exactly once by `cancel()` or deinit.
 ///
-/// `@unchecked Sendable`: the callback id is written once in init and cleared
-/// under `lock`; the handler runs on libvirt's event thread.
+/// `@unchecked Sendable`: the callback ids are written once in init and
+/// cleared under `lock`; the handler runs on libvirt's event thread.
 public final class LifecycleWatch: @unchecked Sendable {
     private let lock = NSLock()
     private let connection: Connection
-    private var callbackID: Int32 = -1
+    private var callbackIDs: [Int32] = []
 
     public init(domain: Domain, onEvent: @escaping @Sendable (LifecycleEvent) -> Void) throws {
         self.connection = domain.connection
-        let conn = try connection.raw("virConnectDomainEventRegisterAny")
-        let box = Unmanaged.passRetained(Box(onEvent)).toOpaque()
         // libvirt takes every event callback through the generic type and calls
         // it with the signature of the event id (VIR_DOMAIN_EVENT_CALLBACK in C).
         let lifecycle: @convention(c) (virConnectPtr?, virDomainPtr?, Int32, Int32, UnsafeMutableRawPointer?) -> Void = { _, _, event, detail, opaque in
             guard let opaque else { return }
             Unmanaged<Box>.fromOpaque(opaque).takeUnretainedValue().handler(LifecycleEvent(event: event, detail: detail))
         }
-        let generic = unsafeBitCast(lifecycle, to: virConnectDomainEventGenericCallback.self)
-        let id = virConnectDomainEventRegisterAny(conn, domain.pointer, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue), generic, box) { opaque in
+        let reboot: @convention(c) (virConnectPtr?, virDomainPtr?, UnsafeMutableRawPointer?) -> Void = { _, _, opaque in
+            guard let opaque else { return }
+            Unmanaged<Box>.fromOpaque(opaque).takeUnretainedValue().handler(.rebooted)
+        }
+        do {
+            try register(domain, VIR_DOMAIN_EVENT_ID_LIFECYCLE, unsafeBitCast(lifecycle, to: virConnectDomainEventGenericCallback.self), onEvent)
+            try register(domain, VIR_DOMAIN_EVENT_ID_REBOOT, reboot, onEvent)
+        } catch {
+            cancel()
+            throw error
+        }
+    }
+
+    private func register(_ domain: Domain, _ event: virDomainEventID, _ callback: virConnectDomainEventGenericCallback,
+                          _ handler: @escaping @Sendable (LifecycleEvent) -> Void) throws {
+        let conn = try connection.raw("virConnectDomainEventRegisterAny")
+        let box = Unmanaged.passRetained(Box(handler)).toOpaque()
+        let id = virConnectDomainEventRegisterAny(conn, domain.pointer, Int32(event.rawValue), callback, box) { opaque in
             if let opaque { Unmanaged<Box>.fromOpaque(opaque).release() }
         }
         guard id >= 0 else {
@@ -73,15 +90,15 @@ public final class LifecycleWatch: @unchecked Sendable {
             Unmanaged<Box>.fromOpaque(box).release()
             throw e
         }
-        callbackID = id
+        lock.withLock { callbackIDs.append(id) }
     }
 
     deinit { cancel() }
 
     public func cancel() {
-        lock.lock(); let id = callbackID; callbackID = -1; lock.unlock()
-        guard id >= 0, let conn = try? connection.raw("virConnectDomainEventDeregisterAny") else { return }
-        virConnectDomainEventDeregisterAny(conn, id)
+        lock.lock(); let ids = callbackIDs; callbackIDs = []; lock.unlock()
+        guard !ids.isEmpty, let conn = try? connection.raw("virConnectDomainEventDeregisterAny") else { return }
+        for id in ids { virConnectDomainEventDeregisterAny(conn, id) }
     }
 
     private final class Box: @unchecked Sendable {

@@ -80,6 +80,33 @@ import Testing
         #expect(r.steps.last?.outcome == .skipped)
     }
 
+    @Test func aRebootStepWaitsForTheNewBoot() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: touch /tmp/before-reboot
+          - reboot
+          - fail: test -e /tmp/before-reboot
+        """, name: "reboot")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .passed, "\(r.message ?? "")")
+        let ids = try #require(r.steps[1].stdout).split(whereSeparator: { " \n".contains($0) })
+        // "boot id A -> B": two different ids.
+        #expect(ids.count == 5 && ids[2] != ids[4], "\(ids)")
+    }
+
+    @Test func aRebootTheScenarioDidNotAskForFailsAtOnce() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: reboot -f
+            timeout: 120
+        """, name: "self-reboot")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .failed)
+        #expect(r.steps.first?.message == "the guest rebooted by itself", "\(r.steps.first?.message ?? "")")
+    }
+
     @Test func aGuestThatPowersOffIsNoticed() throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}

@@ -59,6 +59,15 @@ import Testing
         #expect(miss.message?.contains("timed out waiting for /never-printed-") == true)
     }
 
+    @Test func aRebootThatNeverHappensFailsAtItsDeadline() throws {
+        let r = try TestGuest.step("  - reboot: \"true\"\n    timeout: 3\n")
+        #expect(r.outcome == .failed)
+        #expect(r.message?.hasPrefix("timed out waiting for the guest to reboot") == true, "\(r.message ?? "")")
+        #expect(r.console?.isEmpty == false)
+        let m = try TestGuest.machine()
+        #expect(try m.run("echo fine", deadline: .after(seconds: 10)).stdoutText == "fine\n")
+    }
+
     @Test func binaryOutputArrivesByteForByte() throws {
         let m = try TestGuest.machine()
         // Every byte value, made by the guest's own printf from octal escapes.

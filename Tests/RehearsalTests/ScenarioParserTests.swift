@@ -46,6 +46,17 @@ import Testing
         #expect(e.exit == 0 && e.stdoutContains == "ID=" && e.stdoutEquals == "exact text\n")
     }
 
+    @Test func rebootIsABareWordOrTakesACommand() throws {
+        let s = try parse("machine: {image: tiny}\nsteps:\n  - reboot\n  - reboot: systemctl reboot\n    timeout: 90\n")
+        guard case .reboot(let a) = s.steps[0].action, case .reboot(let b) = s.steps[1].action else {
+            Issue.record("not reboot steps"); return
+        }
+        #expect(a == "reboot" && b == "systemctl reboot")
+        #expect(s.steps.map(\.line) == [3, 4])
+        #expect(s.steps[1].timeout == 90)
+        #expect(error("machine: {image: tiny}\nsteps:\n  - rebooot\n")?.line == 3)
+    }
+
     @Test func nameDefaultsToTheFileName() throws {
         let s = try ScenarioParser.parse(text: "machine: {image: tiny}\nsteps: []\n", file: "/x/upgrade-app.yaml")
         #expect(s.name == "upgrade-app")

@@ -105,6 +105,18 @@ public final class ShellSession: @unchecked Sendable {
         }
     }
 
+    /// Sends `command` without waiting for its answer, for commands that end
+    /// the shell itself (a reboot). The session must `connect` again after.
+    public func launch(_ command: String, deadline: Deadline) throws {
+        lock.lock(); defer { lock.unlock() }
+        let (a, b, _) = numbers()
+        do {
+            try write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
+        } catch let e as ProtocolError {
+            throw MachineError.scenario(e.description)
+        }
+    }
+
     /// Runs `command` and returns its result; throws on deadline, incident or signal.
     /// On a deadline the command is interrupted with ^C so the shell stays usable.
     public func run(_ command: String, deadline: Deadline) throws -> CommandResult {

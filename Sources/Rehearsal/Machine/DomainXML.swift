@@ -7,8 +7,10 @@ import Foundation
 /// free of kernel messages). The channel is a UART rather than a virtio
 /// console because QEMU silently drops virtio-console output whenever the
 /// host side can't keep up (virtio-console.c, "silently dropping console
-/// data on EAGAIN"); its UART waits instead, so large outputs arrive whole. Every stop — power-off, reboot, crash — destroys the domain, so
-/// the harness sees it as an event instead of a guest quietly starting over.
+/// data on EAGAIN"); its UART waits instead, so large outputs arrive whole.
+/// A power-off or crash destroys the domain, so the harness sees it as an
+/// event; a reboot restarts it in place and libvirt reports it, so the
+/// harness can tell a `reboot` step's reboot from one the guest did by itself.
 /// The domain is tagged in `<metadata>` so that `rehearse clean` can find
 /// ours and leave everything else alone.
 public struct DomainXML: Sendable {
@@ -46,7 +48,7 @@ public struct DomainXML: Sendable {
           <features><acpi/></features>
           <clock offset='utc'/>
           <on_poweroff>destroy</on_poweroff>
-          <on_reboot>destroy</on_reboot>
+          <on_reboot>restart</on_reboot>
           <on_crash>destroy</on_crash>
           <devices>
             <serial type='pty'><target port='0'/></serial>

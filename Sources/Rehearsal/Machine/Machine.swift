@@ -78,6 +78,30 @@ public final class Machine: @unchecked Sendable {
         try shell.run(command, deadline: deadline)
     }
 
+    /// The guest kernel's boot id, which changes with every boot.
+    public func bootID(deadline: Deadline) throws -> String {
+        let r = try run("cat /proc/sys/kernel/random/boot_id", deadline: deadline)
+        let id = r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard r.status == 0, !id.isEmpty else { throw MachineError.scenario("cannot read the guest's boot id: \(r.stderrText)") }
+        return id
+    }
+
+    /// Has the guest reboot itself with `command`, waits for libvirt to see
+    /// the reset and for the new boot's shell to answer, and checks that the
+    /// boot id changed. Returns the boot ids before and after.
+    public func reboot(command: String, deadline: Deadline) throws -> (before: String, after: String) {
+        let before = try bootID(deadline: deadline)
+        let count = io.rebootCount
+        io.expectReboot(true)
+        defer { io.expectReboot(false) }
+        try shell.launch(command, deadline: deadline)
+        _ = try io.wait(until: deadline, what: "waiting for the guest to reboot") { view in view.reboots > count ? true : nil }
+        try shell.connect(deadline: deadline)
+        let after = try bootID(deadline: deadline)
+        guard after != before else { throw MachineError.scenario("the guest did not reboot: its boot id is still \(before)") }
+        return (before, after)
+    }
+
     /// Waits until the unsearched console text matches `pattern`; the text up
     /// to the matching line is then consumed.
     public func waitForConsole(_ pattern: ConsolePattern, deadline: Deadline) throws -> String {

@@ -24,6 +24,9 @@ public final class MachineIO: @unchecked Sendable {
     private var incidents: [Incident] = []
     /// Set once we destroy the machine ourselves: stops are then expected.
     private var stopping = false
+    /// Set while a `reboot` step runs: a reboot is then expected, not trouble.
+    private var expectingReboot = false
+    private var reboots = 0
 
     init(log: ConsoleLog, channelTranscript: URL?) {
         self.log = log
@@ -61,9 +64,22 @@ public final class MachineIO: @unchecked Sendable {
     }
 
     func lifecycle(_ e: LifecycleEvent) {
+        if e == .rebooted {
+            condition.lock(); defer { condition.broadcast(); condition.unlock() }
+            reboots += 1
+            if !expectingReboot && !stopping { incidents.append(.stopped(.rebooted)) }
+            return
+        }
         guard e.isStop else { return }
         condition.lock(); defer { condition.broadcast(); condition.unlock() }
         if !stopping { incidents.append(.stopped(e)) }
+    }
+
+    /// How many times the guest has reset itself so far.
+    public var rebootCount: Int { condition.withLock { reboots } }
+
+    func expectReboot(_ expected: Bool) {
+        condition.withLock { expectingReboot = expected }
     }
 
     func markStopping() {
@@ -76,6 +92,8 @@ public final class MachineIO: @unchecked Sendable {
     public struct View {
         public var channel: [UInt8]
         public var log: ConsoleLog
+        /// Reboots seen so far (read only).
+        public let reboots: Int
     }
 
     /// Calls `body` now and after every change until it returns a value, the
@@ -84,7 +102,7 @@ public final class MachineIO: @unchecked Sendable {
     public func wait<T>(until deadline: Deadline, what: String, _ body: (inout View) throws -> T?) throws -> T {
         condition.lock(); defer { condition.unlock() }
         while true {
-            var view = View(channel: channel, log: log)
+            var view = View(channel: channel, log: log, reboots: reboots)
             let result = try body(&view)
             channel = view.channel
             log.searchFrom = view.log.searchFrom
@@ -144,7 +162,8 @@ public final class MachineIO: @unchecked Sendable {
             return .scenario("\(t.kind) on the console: \(t.line.trimmingCharacters(in: .whitespaces))")
         case .stopped(let e):
             switch e {
-            case .shutDown: return .scenario("the guest powered off (or rebooted) by itself")
+            case .shutDown: return .scenario("the guest powered off by itself")
+            case .rebooted: return .scenario("the guest rebooted by itself")
             case .guestCrashed: return .scenario("the guest crashed")
             case .hypervisorFailed: return .infrastructure("QEMU failed and the machine stopped")
             case .destroyed: return .infrastructure("the machine was destroyed from outside rehearse")

@@ -28,6 +28,9 @@ public enum StepExecutor {
             case .waitUntilSucceeds(let c), .waitUntilFails(let c):
                 let wantZero: Bool = { if case .waitUntilSucceeds = step.action { return true } else { return false } }()
                 try retry(c, wantZero: wantZero, on: machine, deadline: deadline, into: &r)
+            case .reboot(let c):
+                let ids = try machine.reboot(command: c, deadline: deadline)
+                r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
             case .waitForConsole(let p):
                 let matched = try machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched

@@ -51,6 +51,9 @@ public struct Step: Sendable {
         case waitUntilFails(String)
         /// Wait until the console log matches.
         case waitForConsole(ConsolePattern)
+        /// The guest reboots itself with this command (default `reboot`);
+        /// the step ends when the new boot's shell answers with a new boot id.
+        case reboot(String)
     }
 
     /// Default step timeouts in seconds, by kind: commands should be quick;
@@ -59,6 +62,7 @@ public struct Step: Sendable {
         switch action {
         case .succeed, .fail, .run: return 60
         case .waitUntilSucceeds, .waitUntilFails, .waitForConsole: return 120
+        case .reboot: return 300
         }
     }
 
@@ -66,7 +70,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole: return nil
+        case .waitForConsole, .reboot: return nil
         }
     }
 
@@ -79,6 +83,7 @@ public struct Step: Sendable {
         case .waitUntilSucceeds: return "wait_until_succeeds"
         case .waitUntilFails: return "wait_until_fails"
         case .waitForConsole: return "wait_for_console"
+        case .reboot: return "reboot"
         }
     }
 }

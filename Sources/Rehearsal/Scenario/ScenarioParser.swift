@@ -10,7 +10,9 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console"]
     static let machineKeys: Set = ["image", "memory", "cpus"]
-    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console"]
+    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot"]
+    /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
+    static let bareSteps = ["reboot": "reboot"]
     static let stepKeys: Set = ["name", "timeout", "expect"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
 
@@ -71,6 +73,9 @@ public enum ScenarioParser {
 
     static func parseStep(_ n: Node, index: Int, _ r: Reader) throws -> Step {
         let line = n.mark?.line ?? 0
+        if let word = n.scalar?.string, let value = bareSteps[word] {
+            return Step(name: word, line: line, timeout: nil, action: .reboot(value))
+        }
         guard let m = n.mapping else {
             throw r.error(n, "a step is a mapping such as `- succeed: COMMAND` (one of \(stepKinds.joined(separator: ", ")))")
         }
@@ -93,6 +98,7 @@ public enum ScenarioParser {
         case "wait_until_succeeds": action = .waitUntilSucceeds(value)
         case "wait_until_fails": action = .waitUntilFails(value)
         case "wait_for_console": action = .waitForConsole(try r.pattern(valueNode, kind))
+        case "reboot": action = .reboot(value)
         default: action = .run(value, try m["expect"].map { try parseExpect($0, r) } ?? Expectation())
         }
         if kind != "wait_for_console", let bad = value.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
