@@ -27,6 +27,8 @@ public struct DomainXML: Sendable {
     public var kernel: String
     public var initrd: String?
     public var cmdline: String
+    /// A qcow2 overlay to attach as the first virtio disk (`/dev/vda`).
+    public var disk: String? = nil
     /// Identifies the run in the metadata (`rehearse clean` prints it).
     public var runID: String
     public var scenario: String
@@ -56,6 +58,7 @@ public struct DomainXML: Sendable {
             <serial type='pty'><target port='1'/></serial>
             <controller type='usb' model='none'/>
             <memballoon model='none'/>
+        \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/></disk>\n" } ?? "")
           </devices>
         </domain>
         """

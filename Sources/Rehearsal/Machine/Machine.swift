@@ -23,15 +23,30 @@ public final class Machine: @unchecked Sendable {
     private let watch: LifecycleWatch
     private let lock = NSLock()
     private var destroyed = false
+    /// The copy-on-write disk this machine writes to; removed by `destroy()`.
+    private let overlay: URL?
     private var hook: UUID?
 
     /// Starts a machine from `image` and attaches to its consoles.
     /// Transcripts go into `directory` (`console.log`, `channel.log`).
     public init(name: String, image: BootImage, spec: MachineSpec, hypervisor: Hypervisor,
                 runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL) throws {
-        let xml = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
-                            kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
-                            runID: runID, scenario: scenario).render()
+        // The base disk is never opened for writing: the guest gets an overlay.
+        var overlay: URL?
+        if let base = image.disk {
+            let o = directory.appendingPathComponent("disk-overlay.qcow2")
+            do {
+                try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", o.path])
+            } catch {
+                throw MachineError.infrastructure("creating the disk overlay failed: \(error)")
+            }
+            overlay = o
+        }
+        var domainXML = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
+                              kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
+                              runID: runID, scenario: scenario)
+        domainXML.disk = overlay?.path
+        let xml = domainXML.render()
         try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
         let started = Stopwatch()
         let log = ConsoleLog(started: started, transcript: directory.appendingPathComponent("console.log"), allowed: allowConsole)
@@ -40,6 +55,7 @@ public final class Machine: @unchecked Sendable {
         do {
             domain = try hypervisor.connection.createDomain(xml: xml)
         } catch let e as LibvirtError {
+            if let overlay { try? FileManager.default.removeItem(at: overlay) }
             throw MachineError.infrastructure("starting the machine failed: \(e.message)")
         }
         // From here on the domain exists: any failure must destroy it.
@@ -53,9 +69,11 @@ public final class Machine: @unchecked Sendable {
         } catch {
             io.markStopping()
             try? domain.destroy()
+            if let overlay { try? FileManager.default.removeItem(at: overlay) }
             throw MachineError.infrastructure("attaching to the machine's consoles failed: \(error)")
         }
         self.name = name
+        self.overlay = overlay
         self.domain = domain
         self.io = io
         self.xml = xml
@@ -132,6 +150,7 @@ public final class Machine: @unchecked Sendable {
             usleep(200_000)
         }
         io.closeTranscripts()
+        if let overlay { try? FileManager.default.removeItem(at: overlay) }
         if let hook { Interruption.shared.removeEmergencyHook(hook) }
     }
 }
