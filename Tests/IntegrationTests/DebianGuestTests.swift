@@ -17,6 +17,13 @@ import Testing
             timeout: 180
           - name: the guest writes to its disk
             succeed: dd if=/dev/urandom of=/root/written bs=1M count=8 status=none && sync
+          - succeed: systemd-run --unit=rehearse-good sleep 600
+          - wait_for_unit: rehearse-good
+            timeout: 60
+          - succeed: systemd-run --no-block -p Type=oneshot --unit=rehearse-bad sh -c 'sleep 2; echo giving up; exit 3'
+          - wait_for_unit: rehearse-bad
+            timeout: 120
+          - succeed: "true"
         """, name: "debian")
         let image = try TestGuest.runner.image(p.recipe)
         let base = try #require(image.disk)
@@ -27,7 +34,14 @@ import Testing
         }
         let before = try fingerprint()
         let r = TestGuest.runner.run(p)
-        #expect(r.outcome == .passed, "\(r.message ?? "")")
+        // Everything passes up to the unit that fails, which fails its step at once, with its journal.
+        #expect(r.steps.prefix(6).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
+        let bad = r.steps[7]
+        #expect(bad.outcome == .failed)
+        #expect(bad.message == "rehearse-bad.service failed")
+        #expect(bad.stdout?.contains("giving up") == true, "\(bad.stdout ?? "")")
+        #expect(bad.seconds < 60, "a failed unit ends the wait at once, not at its timeout")
+        #expect(r.steps[8].outcome == .skipped)
         #expect(try fingerprint() == before)
         // The overlay the guest wrote to is gone with the machine.
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))

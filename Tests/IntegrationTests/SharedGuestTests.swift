@@ -68,6 +68,22 @@ import Testing
         #expect(try m.run("echo fine", deadline: .after(seconds: 10)).stdoutText == "fine\n")
     }
 
+    @Test func waitForOpenPortSeesAListener() throws {
+        _ = try TestGuest.step("  - succeed: (sleep 1; nc -l -p 7777 >/dev/null) >/dev/null 2>&1 &\n")
+        let r = try TestGuest.step("  - wait_for_open_port: 7777\n    timeout: 30\n")
+        #expect(r.outcome == .passed, "\(r.message ?? "")")
+        #expect((r.attempts ?? 0) > 1)
+        let none = try TestGuest.step("  - wait_for_open_port: 7778\n    timeout: 2\n")
+        #expect(none.outcome == .failed)
+        #expect(none.message?.contains("nothing listens on TCP port 7778") == true, "\(none.message ?? "")")
+    }
+
+    @Test func waitForUnitWithoutSystemdSaysSo() throws {
+        let r = try TestGuest.step("  - wait_for_unit: sshd\n    timeout: 10\n")
+        #expect(r.outcome == .failed)
+        #expect(r.message == "cannot query sshd.service: no systemctl in the guest", "\(r.message ?? "")")
+    }
+
     @Test func binaryOutputArrivesByteForByte() throws {
         let m = try TestGuest.machine()
         // Every byte value, made by the guest's own printf from octal escapes.

@@ -57,6 +57,15 @@ import Testing
         #expect(error("machine: {image: tiny}\nsteps:\n  - rebooot\n")?.line == 3)
     }
 
+    @Test func unitAndPortWaits() throws {
+        let s = try parse("machine: {image: tiny}\nsteps:\n  - wait_for_unit: nginx\n  - wait_for_unit: sshd.socket\n  - wait_for_open_port: 8080\n")
+        guard case .waitForUnit(let a) = s.steps[0].action, case .waitForUnit(let b) = s.steps[1].action,
+              case .waitForOpenPort(let port) = s.steps[2].action else { Issue.record("wrong kinds"); return }
+        #expect(a == "nginx.service" && b == "sshd.socket" && port == 8080)
+        #expect(error("machine: {image: tiny}\nsteps:\n  - wait_for_open_port: 70000\n")?.line == 3)
+        #expect(error("machine: {image: tiny}\nsteps:\n  - wait_for_unit: 'a b; rm -rf /'\n")?.line == 3)
+    }
+
     @Test func nameDefaultsToTheFileName() throws {
         let s = try ScenarioParser.parse(text: "machine: {image: tiny}\nsteps: []\n", file: "/x/upgrade-app.yaml")
         #expect(s.name == "upgrade-app")

@@ -28,6 +28,18 @@ public enum StepExecutor {
             case .waitUntilSucceeds(let c), .waitUntilFails(let c):
                 let wantZero: Bool = { if case .waitUntilSucceeds = step.action { return true } else { return false } }()
                 try retry(c, wantZero: wantZero, on: machine, deadline: deadline, into: &r)
+            case .waitForUnit(let unit):
+                try waitForUnit(unit, on: machine, deadline: deadline, into: &r)
+            case .waitForOpenPort(let port):
+                // Listening sockets from /proc (state 0A), so the guest needs no ss or netstat.
+                let hex = String(format: "%04X", port)
+                let check = "grep -qiE '^ *[0-9]+: [0-9A-F]+:\(hex) [0-9A-F]+:[0-9A-F]+ 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+                do {
+                    try retry(check, wantZero: true, on: machine, deadline: deadline, into: &r)
+                } catch MachineError.timeout {
+                    throw MachineError.timeout("timed out after \(r.attempts ?? 0) attempts: nothing listens on TCP port \(port)")
+                }
+                r.stdout = nil
             case .reboot(let c):
                 let ids = try machine.reboot(command: c, deadline: deadline)
                 r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
@@ -43,6 +55,39 @@ public enum StepExecutor {
         }
         r.seconds = clock.seconds
         return r
+    }
+
+    /// Polls a systemd unit until it is active. A unit that enters `failed`
+    /// fails the step at once, with its status and last journal lines.
+    static func waitForUnit(_ unit: String, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
+        let q = ShellProtocol.shellQuote(unit)
+        let probe = "command -v systemctl >/dev/null || { echo 'no systemctl in the guest' >&2; exit 2; }; systemctl show -p ActiveState --value \(q)"
+        var pause = 0.1
+        var attempts = 0
+        var last = ""
+        while true {
+            attempts += 1
+            r.attempts = attempts
+            let out = try machine.run(probe, deadline: deadline)
+            guard out.status == 0 else {
+                record(out, into: &r)
+                throw MachineError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+            last = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+            if last == "active" { r.stdout = "\(unit) is active\n"; return }
+            if last == "failed" {
+                let why = try machine.run("systemctl status --no-pager --lines=0 \(q); journalctl --no-pager -o short-monotonic -n 20 -u \(q)", deadline: .after(seconds: 30))
+                record(why, into: &r)
+                throw MachineError.scenario("\(unit) failed")
+            }
+            if deadline.remaining < pause {
+                throw MachineError.timeout("timed out after \(attempts) attempts: \(unit) is still \(last.isEmpty ? "unknown" : last)")
+            }
+            do {
+                _ = try machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
+            } catch MachineError.timeout {}
+            pause = min(pause * 2, 1)
+        }
     }
 
     /// Runs `command` until its status is (non-)zero, pausing between tries

@@ -54,6 +54,10 @@ public struct Step: Sendable {
         /// The guest reboots itself with this command (default `reboot`);
         /// the step ends when the new boot's shell answers with a new boot id.
         case reboot(String)
+        /// Wait until a systemd unit is active; fail at once if it fails.
+        case waitForUnit(String)
+        /// Wait until something listens on a TCP port in the guest.
+        case waitForOpenPort(Int)
     }
 
     /// Default step timeouts in seconds, by kind: commands should be quick;
@@ -63,6 +67,7 @@ public struct Step: Sendable {
         case .succeed, .fail, .run: return 60
         case .waitUntilSucceeds, .waitUntilFails, .waitForConsole: return 120
         case .reboot: return 300
+        case .waitForUnit, .waitForOpenPort: return 120
         }
     }
 
@@ -70,7 +75,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole, .reboot: return nil
+        case .waitForConsole, .reboot, .waitForUnit, .waitForOpenPort: return nil
         }
     }
 
@@ -84,6 +89,8 @@ public struct Step: Sendable {
         case .waitUntilFails: return "wait_until_fails"
         case .waitForConsole: return "wait_for_console"
         case .reboot: return "reboot"
+        case .waitForUnit: return "wait_for_unit"
+        case .waitForOpenPort: return "wait_for_open_port"
         }
     }
 }

@@ -10,7 +10,7 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console"]
     static let machineKeys: Set = ["image", "memory", "cpus"]
-    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot"]
+    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot", "wait_for_unit", "wait_for_open_port"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
     static let bareSteps = ["reboot": "reboot"]
     static let stepKeys: Set = ["name", "timeout", "expect"]
@@ -99,6 +99,16 @@ public enum ScenarioParser {
         case "wait_until_fails": action = .waitUntilFails(value)
         case "wait_for_console": action = .waitForConsole(try r.pattern(valueNode, kind))
         case "reboot": action = .reboot(value)
+        case "wait_for_unit":
+            guard value.range(of: #"^[A-Za-z0-9:_.@\\-]+$"#, options: .regularExpression) != nil else {
+                throw r.error(valueNode, "`wait_for_unit` takes a unit name such as nginx.service")
+            }
+            action = .waitForUnit(value.contains(".") ? value : value + ".service")
+        case "wait_for_open_port":
+            guard let port = Int(value), (1...65535).contains(port) else {
+                throw r.error(valueNode, "`wait_for_open_port` takes a TCP port number from 1 to 65535")
+            }
+            action = .waitForOpenPort(port)
         default: action = .run(value, try m["expect"].map { try parseExpect($0, r) } ?? Expectation())
         }
         if kind != "wait_for_console", let bad = value.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
