@@ -17,6 +17,11 @@ import Testing
             timeout: 180
           - name: the guest writes to its disk
             succeed: dd if=/dev/urandom of=/root/written bs=1M count=8 status=none && sync
+          - succeed: echo kept > /root/synced && sync
+          - crash
+          - name: what was synced survives a power cut
+            run: cat /root/synced
+            expect: {stdout_equals: "kept\\n"}
           - succeed: systemd-run --unit=rehearse-good sleep 600
           - wait_for_unit: rehearse-good
             timeout: 60
@@ -35,13 +40,13 @@ import Testing
         let before = try fingerprint()
         let r = TestGuest.runner.run(p)
         // Everything passes up to the unit that fails, which fails its step at once, with its journal.
-        #expect(r.steps.prefix(6).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
-        let bad = r.steps[7]
+        #expect(r.steps.prefix(9).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
+        let bad = r.steps[10]
         #expect(bad.outcome == .failed)
         #expect(bad.message == "rehearse-bad.service failed")
         #expect(bad.stdout?.contains("giving up") == true, "\(bad.stdout ?? "")")
         #expect(bad.seconds < 60, "a failed unit ends the wait at once, not at its timeout")
-        #expect(r.steps[8].outcome == .skipped)
+        #expect(r.steps[11].outcome == .skipped)
         #expect(try fingerprint() == before)
         // The overlay the guest wrote to is gone with the machine.
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))

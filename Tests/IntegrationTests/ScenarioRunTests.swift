@@ -95,6 +95,29 @@ import Testing
         #expect(ids.count == 5 && ids[2] != ids[4], "\(ids)")
     }
 
+    @Test func aCrashCutsThePowerAndBootsAgain() throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: tiny}
+        steps:
+          - succeed: touch /tmp/in-memory
+          - crash
+          - name: the tiny guest lives in RAM, so nothing survives a power cut
+            fail: test -e /tmp/in-memory
+          - wait_for_console: "tiny: init done"
+            timeout: 30
+          - wait_for_console: "tiny: init done"
+            timeout: 30
+          - wait_for_console: "tiny: init done"
+            timeout: 2
+        """, name: "crash")
+        let r = TestGuest.runner.run(p)
+        #expect(r.steps.prefix(5).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
+        let ids = try #require(r.steps[1].stdout).split(whereSeparator: { " \n".contains($0) })
+        #expect(ids.count == 7 && ids[4] != ids[6], "\(ids)")
+        // Two boots, so the banner was on the console twice and a third wait finds nothing.
+        #expect(r.steps[5].outcome == .failed)
+    }
+
     @Test func aRebootTheScenarioDidNotAskForFailsAtOnce() throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}

@@ -1,31 +1,39 @@
 import Foundation
 import Libvirt
 
-/// One running guest: its libvirt domain, its serial console and command
-/// channel, and everything they delivered.
+/// One guest: its disk overlay, its libvirt domain while powered on, its
+/// serial console and command channel, and everything they delivered.
 ///
-/// The machine owns its domain: `destroy()` is its one close, it is called on
-/// every path out of a run (pass, failure, timeout, signal), and a second
-/// SIGINT during a run triggers it from the emergency hook as well.
+/// The machine owns its domain and its overlay: `destroy()` is its one close,
+/// it is called on every path out of a run (pass, failure, timeout, signal),
+/// and a second SIGINT during a run triggers it from the emergency hook as
+/// well. `powerCycle` cuts the power and starts a new domain on the same disk.
 public final class Machine: @unchecked Sendable {
-    // @unchecked: the stored references are immutable; `destroyed` is guarded by `lock`.
+    // @unchecked: the current power-on and `destroyed` are guarded by `lock`;
+    // everything else is immutable after init.
     public let name: String
-    public let domain: Domain
     public let io: MachineIO
-    public let shell: ShellSession
+    public private(set) var shell: ShellSession!
     public let xml: String
     /// Seconds from `createDomain` to the shell answering (set by `waitReady`).
     public private(set) var readySeconds: Double?
     public let started: Stopwatch
 
-    private let serial: ConsoleStream
-    private let channel: ConsoleStream
-    private let watch: LifecycleWatch
+    private let hypervisor: Hypervisor
     private let lock = NSLock()
+    private var power: PowerOn?
     private var destroyed = false
     /// The copy-on-write disk this machine writes to; removed by `destroy()`.
     private let overlay: URL?
     private var hook: UUID?
+
+    /// One boot's libvirt objects: the domain and what listens to it.
+    private struct PowerOn {
+        let domain: Domain
+        let serial: ConsoleStream
+        let channel: ConsoleStream
+        let watch: LifecycleWatch
+    }
 
     /// Starts a machine from `image` and attaches to its consoles.
     /// Transcripts go into `directory` (`console.log`, `channel.log`).
@@ -43,47 +51,75 @@ public final class Machine: @unchecked Sendable {
             overlay = o
         }
         var domainXML = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
-                              kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
-                              runID: runID, scenario: scenario)
+                                  kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
+                                  runID: runID, scenario: scenario)
         domainXML.disk = overlay?.path
         let xml = domainXML.render()
         try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
         let started = Stopwatch()
         let log = ConsoleLog(started: started, transcript: directory.appendingPathComponent("console.log"), allowed: allowConsole)
-        let io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
+        self.name = name
+        self.xml = xml
+        self.started = started
+        self.hypervisor = hypervisor
+        self.overlay = overlay
+        self.io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
+        self.shell = ShellSession(io: io) { [unowned self] bytes, giveUp in
+            guard let channel = self.lock.withLock({ self.power?.channel }) else {
+                throw MachineError.infrastructure("the machine is powered off")
+            }
+            return try channel.send(bytes, giveUp: giveUp)
+        }
+        do {
+            try powerOn()
+        } catch {
+            if let overlay { try? FileManager.default.removeItem(at: overlay) }
+            throw error
+        }
+        self.hook = Interruption.shared.addEmergencyHook { [weak self] in self?.destroy() }
+    }
+
+    deinit { destroy() }
+
+    /// Creates the domain and attaches to its consoles; on failure nothing runs.
+    private func powerOn() throws {
         let domain: Domain
         do {
             domain = try hypervisor.connection.createDomain(xml: xml)
         } catch let e as LibvirtError {
-            if let overlay { try? FileManager.default.removeItem(at: overlay) }
             throw MachineError.infrastructure("starting the machine failed: \(e.message)")
         }
         // From here on the domain exists: any failure must destroy it.
         do {
+            let io = self.io
             let watch = try LifecycleWatch(domain: domain) { io.lifecycle($0) }
             let serial = try ConsoleStream(domain: domain, device: DomainXML.serialDevice) { io.serialEvent($0) }
             let channel = try ConsoleStream(domain: domain, device: DomainXML.channelDevice) { io.channelEvent($0) }
-            self.watch = watch
-            self.serial = serial
-            self.channel = channel
+            lock.withLock { power = PowerOn(domain: domain, serial: serial, channel: channel, watch: watch) }
         } catch {
             io.markStopping()
             try? domain.destroy()
-            if let overlay { try? FileManager.default.removeItem(at: overlay) }
             throw MachineError.infrastructure("attaching to the machine's consoles failed: \(error)")
         }
-        self.name = name
-        self.overlay = overlay
-        self.domain = domain
-        self.io = io
-        self.xml = xml
-        self.started = started
-        let channel = self.channel
-        self.shell = ShellSession(io: io) { try channel.send($0, giveUp: $1) }
-        self.hook = Interruption.shared.addEmergencyHook { [domain] in try? domain.destroy() }
     }
 
-    deinit { destroy() }
+    /// Cuts the power of the current boot; the disk overlay stays.
+    private func powerOff() {
+        guard let p = lock.withLock({ () -> PowerOn? in let p = power; power = nil; return p }) else { return }
+        io.markStopping()
+        p.watch.cancel()
+        p.channel.close()
+        p.serial.close()
+        // libvirt can fail a destroy while QEMU is busy; a machine that is
+        // still running after three tries is left for `rehearse clean`.
+        for _ in 0..<3 {
+            if (try? p.domain.destroy()) != nil, !p.domain.isActive { break }
+            usleep(200_000)
+        }
+    }
+
+    /// The libvirt domain of the current boot, if powered on.
+    public var domain: Domain? { lock.withLock { power?.domain } }
 
     /// Waits until the guest's shell answers on the command channel.
     public func waitReady(deadline: Deadline) throws {
@@ -120,6 +156,19 @@ public final class Machine: @unchecked Sendable {
         return (before, after)
     }
 
+    /// Cuts the power with no warning to the guest (as a power failure
+    /// would), starts it again from the same disk and waits for its shell.
+    /// Returns the boot ids before and after.
+    public func powerCycle(deadline: Deadline) throws -> (before: String, after: String) {
+        let before = try bootID(deadline: deadline)
+        powerOff()
+        io.restart()
+        try powerOn()
+        try shell.connect(deadline: deadline)
+        let after = try bootID(deadline: deadline)
+        return (before, after)
+    }
+
     /// Waits until the unsearched console text matches `pattern`; the text up
     /// to the matching line is then consumed.
     public func waitForConsole(_ pattern: ConsolePattern, deadline: Deadline) throws -> String {
@@ -132,23 +181,12 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Powers the machine off hard and releases its consoles. Idempotent.
+    /// Powers the machine off hard, releases its consoles and removes its
+    /// disk overlay. Idempotent.
     public func destroy() {
-        lock.lock()
-        let first = !destroyed
-        destroyed = true
-        lock.unlock()
+        let first = lock.withLock { () -> Bool in let f = !destroyed; destroyed = true; return f }
         guard first else { return }
-        io.markStopping()
-        watch.cancel()
-        channel.close()
-        serial.close()
-        // libvirt can fail a destroy while QEMU is busy; a machine that is
-        // still running after three tries is left for `rehearse clean`.
-        for _ in 0..<3 {
-            if (try? domain.destroy()) != nil, !domain.isActive { break }
-            usleep(200_000)
-        }
+        powerOff()
         io.closeTranscripts()
         if let overlay { try? FileManager.default.removeItem(at: overlay) }
         if let hook { Interruption.shared.removeEmergencyHook(hook) }

@@ -82,6 +82,16 @@ public final class MachineIO: @unchecked Sendable {
         condition.withLock { expectingReboot = expected }
     }
 
+    /// A new boot of the same machine begins (after `markStopping`): what
+    /// the old boot's streams and events reported no longer counts.
+    func restart() {
+        condition.withLock {
+            stopping = false
+            incidents.removeAll()
+            channel.removeAll()
+        }
+    }
+
     func markStopping() {
         condition.lock(); stopping = true; condition.broadcast(); condition.unlock()
     }

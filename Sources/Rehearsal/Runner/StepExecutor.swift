@@ -43,6 +43,9 @@ public enum StepExecutor {
             case .reboot(let c):
                 let ids = try machine.reboot(command: c, deadline: deadline)
                 r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
+            case .crash:
+                let ids = try machine.powerCycle(deadline: deadline)
+                r.stdout = "power cut; boot id \(ids.before) -> \(ids.after)\n"
             case .waitForConsole(let p):
                 let matched = try machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched

@@ -54,6 +54,8 @@ public struct Step: Sendable {
         /// The guest reboots itself with this command (default `reboot`);
         /// the step ends when the new boot's shell answers with a new boot id.
         case reboot(String)
+        /// Cut the power with no warning and boot again from the same disk.
+        case crash
         /// Wait until a systemd unit is active; fail at once if it fails.
         case waitForUnit(String)
         /// Wait until something listens on a TCP port in the guest.
@@ -66,7 +68,7 @@ public struct Step: Sendable {
         switch action {
         case .succeed, .fail, .run: return 60
         case .waitUntilSucceeds, .waitUntilFails, .waitForConsole: return 120
-        case .reboot: return 300
+        case .reboot, .crash: return 300
         case .waitForUnit, .waitForOpenPort: return 120
         }
     }
@@ -75,7 +77,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole, .reboot, .waitForUnit, .waitForOpenPort: return nil
+        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort: return nil
         }
     }
 
@@ -89,6 +91,7 @@ public struct Step: Sendable {
         case .waitUntilFails: return "wait_until_fails"
         case .waitForConsole: return "wait_for_console"
         case .reboot: return "reboot"
+        case .crash: return "crash"
         case .waitForUnit: return "wait_for_unit"
         case .waitForOpenPort: return "wait_for_open_port"
         }

@@ -12,7 +12,7 @@ public enum ScenarioParser {
     static let machineKeys: Set = ["image", "memory", "cpus"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot", "wait_for_unit", "wait_for_open_port"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
-    static let bareSteps = ["reboot": "reboot"]
+    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash]
     static let stepKeys: Set = ["name", "timeout", "expect"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
 
@@ -73,8 +73,8 @@ public enum ScenarioParser {
 
     static func parseStep(_ n: Node, index: Int, _ r: Reader) throws -> Step {
         let line = n.mark?.line ?? 0
-        if let word = n.scalar?.string, let value = bareSteps[word] {
-            return Step(name: word, line: line, timeout: nil, action: .reboot(value))
+        if let word = n.scalar?.string, let action = bareSteps[word] {
+            return Step(name: word, line: line, timeout: nil, action: action)
         }
         guard let m = n.mapping else {
             throw r.error(n, "a step is a mapping such as `- succeed: COMMAND` (one of \(stepKinds.joined(separator: ", ")))")
