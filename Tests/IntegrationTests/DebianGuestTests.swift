@@ -54,4 +54,34 @@ import Testing
         let xml = try String(contentsOf: dir.appendingPathComponent("domain.xml"), encoding: .utf8)
         #expect(xml.contains("disk-overlay.qcow2") && !xml.contains("<source file='\(base)'"))
     }
+
+    @Test(arguments: [false, true])
+    func aUnitThatFailsAtBootFailsTheRebootUnlessAllowed(allowed: Bool) throws {
+        let p = try TestGuest.scenario("""
+        machine: {image: debian, memory: 512}
+        timeout: 600
+        \(allowed ? "boot_check: {allow_failed: [broken]}" : "")
+        steps:
+          - name: install a unit that fails at every boot
+            succeed: |
+              printf '[Service]\\nType=oneshot\\nExecStart=/bin/false\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/broken.service
+              systemctl enable broken.service
+          - reboot
+          - succeed: "true"
+        """, name: "broken-unit")
+        let r = TestGuest.runner.run(p)
+        if allowed {
+            #expect(r.outcome == .passed, "\(r.message ?? "")")
+        } else {
+            #expect(r.outcome == .failed)
+            #expect(r.steps[1].message == "after boot: a unit failed: broken.service", "\(r.steps[1].message ?? "")")
+            #expect(r.steps[2].outcome == .skipped)
+            // The failure's evidence is kept in the run directory.
+            let dir = URL(fileURLWithPath: try #require(r.runDirectory))
+            let failed = try String(contentsOf: dir.appendingPathComponent("failed-units.txt"), encoding: .utf8)
+            #expect(failed.contains("broken.service"))
+            let journal = try String(contentsOf: dir.appendingPathComponent("journal.log"), encoding: .utf8)
+            #expect(journal.contains("broken.service"))
+        }
+    }
 }

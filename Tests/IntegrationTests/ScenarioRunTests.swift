@@ -50,6 +50,15 @@ import Testing
         #expect(r.steps.last?.outcome == .skipped)
     }
 
+    @Test func aFailedStepLeavesTheKernelLogInTheRunDirectory() throws {
+        let p = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: echo '<2>evidence-42' > /dev/kmsg; false\n", name: "evidence")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .failed)
+        let dir = URL(fileURLWithPath: try #require(r.runDirectory))
+        let dmesg = try String(contentsOf: dir.appendingPathComponent("dmesg.log"), encoding: .utf8)
+        #expect(dmesg.contains("evidence-42"))
+    }
+
     @Test func allowedConsolePatternsAreNotTrouble() throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}

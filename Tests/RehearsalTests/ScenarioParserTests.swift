@@ -66,6 +66,14 @@ import Testing
         #expect(error("machine: {image: tiny}\nsteps:\n  - wait_for_unit: 'a b; rm -rf /'\n")?.line == 3)
     }
 
+    @Test func bootCheckIsOnByDefaultAndCanBeTunedOrSwitchedOff() throws {
+        #expect(try parse("machine: {image: tiny}\nsteps: []\n").bootCheck.enabled)
+        #expect(try !parse("machine: {image: tiny}\nboot_check: false\nsteps: []\n").bootCheck.enabled)
+        let c = try parse("machine: {image: tiny}\nboot_check: {allow_failed: [a, b.socket], timeout: 30}\nsteps: []\n").bootCheck
+        #expect(c.enabled && c.allowFailed == ["a.service", "b.socket"] && c.timeout == 30)
+        #expect(error("machine: {image: tiny}\nboot_check: {allow: [a]}\nsteps: []\n")?.line == 2)
+    }
+
     @Test func nameDefaultsToTheFileName() throws {
         let s = try ScenarioParser.parse(text: "machine: {image: tiny}\nsteps: []\n", file: "/x/upgrade-app.yaml")
         #expect(s.name == "upgrade-app")

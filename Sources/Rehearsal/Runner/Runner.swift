@@ -128,13 +128,16 @@ public final class Runner: @unchecked Sendable {
             }
             observer?.stepStarted(step, index: i, of: s.steps.count)
             let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
-            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline)
+            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline, bootCheck: s.bootCheck)
             if r.outcome == .failed, deadline.hasPassed, r.message?.hasPrefix("timed out") == true {
                 r.message = (r.message ?? "") + "; the scenario's timeout of \(StepExecutor.format(s.timeout)) s has passed"
             }
             result.steps.append(r)
             observer?.stepFinished(r, index: i, of: s.steps.count)
-            if r.outcome != .passed { failure = (i, r) }
+            if r.outcome != .passed {
+                failure = (i, r)
+                if r.outcome == .failed { Diagnostics.collect(from: machine, into: dir) }
+            }
         }
         machine.destroy()
         if let (i, f) = failure {
@@ -169,6 +172,7 @@ public final class Runner: @unchecked Sendable {
         }
         do {
             try machine.waitReady(deadline: deadline)
+            try s.bootCheck.run(on: machine, deadline: deadline)
         } catch let e as MachineError {
             let tail = machine.io.consoleTail(15)
             machine.destroy()

@@ -6,7 +6,7 @@ import Foundation
 /// already-booted machine.
 public enum StepExecutor {
     /// Runs `step` with `deadline` (already bounded by the scenario's).
-    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline) -> StepResult {
+    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline, bootCheck: BootCheck = BootCheck()) -> StepResult {
         let clock = Stopwatch()
         var r = StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command,
                            outcome: .passed, seconds: 0)
@@ -43,9 +43,11 @@ public enum StepExecutor {
             case .reboot(let c):
                 let ids = try machine.reboot(command: c, deadline: deadline)
                 r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
+                try bootCheck.run(on: machine, deadline: deadline)
             case .crash:
                 let ids = try machine.powerCycle(deadline: deadline)
                 r.stdout = "power cut; boot id \(ids.before) -> \(ids.after)\n"
+                try bootCheck.run(on: machine, deadline: deadline)
             case .waitForConsole(let p):
                 let matched = try machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched

@@ -14,6 +14,8 @@ public struct Scenario: Sendable {
     public var steps: [Step]
     /// Console lines matching one of these are not treated as trouble.
     public var allowConsole: [ConsolePattern]
+    /// What is checked after every boot of a systemd guest.
+    public var bootCheck = BootCheck()
 
     public static let defaultTimeout: Double = 300
 }

@@ -8,7 +8,8 @@ import Yams
 ///
 ///     let scenario = try ScenarioParser.parse(file: "Scenarios/smoke.yaml")
 public enum ScenarioParser {
-    static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console"]
+    static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
+    static let bootCheckKeys: Set = ["allow_failed", "timeout"]
     static let machineKeys: Set = ["image", "memory", "cpus"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot", "wait_for_unit", "wait_for_open_port"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
@@ -57,7 +58,29 @@ public enum ScenarioParser {
         guard let seq = stepsNode.sequence else { throw r.error(stepsNode, "`steps` is a list") }
         var steps: [Step] = []
         for (i, s) in seq.enumerated() { steps.append(try parseStep(s, index: i + 1, r)) }
-        return Scenario(name: name, file: file, machine: machine, timeout: timeout, steps: steps, allowConsole: allow)
+        var scenario = Scenario(name: name, file: file, machine: machine, timeout: timeout, steps: steps, allowConsole: allow)
+        if let n = top["boot_check"] { scenario.bootCheck = try parseBootCheck(n, r) }
+        return scenario
+    }
+
+    static func parseBootCheck(_ n: Node, _ r: Reader) throws -> BootCheck {
+        var check = BootCheck()
+        if let b = n.scalar?.string {
+            guard let on = Bool(b) else { throw r.error(n, "`boot_check` is true, false, or a mapping with allow_failed and timeout") }
+            check.enabled = on
+            return check
+        }
+        guard let m = n.mapping else { throw r.error(n, "`boot_check` is true, false, or a mapping with allow_failed and timeout") }
+        try r.checkKeys(m, allowed: bootCheckKeys, in: "boot_check")
+        if let a = m["allow_failed"] {
+            guard let seq = a.sequence else { throw r.error(a, "`allow_failed` is a list of unit names") }
+            check.allowFailed = Set(try seq.map { u -> String in
+                let s = try r.string(u, "allow_failed")
+                return s.contains(".") ? s : s + ".service"
+            })
+        }
+        if let t = m["timeout"] { check.timeout = try r.seconds(t, "timeout") }
+        return check
     }
 
     static func parseMachine(_ n: Node, _ r: Reader) throws -> MachineSpec {

@@ -1,0 +1,42 @@
+import Foundation
+
+/// The check made after every boot of a systemd guest (the first boot, and
+/// after `reboot` and `crash` steps): `systemctl is-system-running` settles,
+/// and no unit has failed, apart from the units a scenario allows.
+///
+/// Guests without systemd are not checked. A scenario switches the check off
+/// with `boot_check: false`, or tunes it:
+///
+///     boot_check:
+///       allow_failed: [systemd-networkd-wait-online.service]
+///       timeout: 120
+public struct BootCheck: Sendable {
+    public var enabled = true
+    /// Units whose failure is expected.
+    public var allowFailed: Set<String> = []
+    /// Seconds for the system to settle.
+    public var timeout: Double = 120
+
+    public init() {}
+
+    /// Runs the check; throws a scenario failure naming the failed units and
+    /// carrying their status, or the state systemd never left.
+    public func run(on machine: Machine, deadline: Deadline) throws {
+        guard enabled else { return }
+        let limit = Deadline.after(seconds: timeout).earlier(deadline)
+        let probe = try machine.run("test -d /run/systemd/system", deadline: limit)
+        guard probe.status == 0 else { return }
+        // --wait returns once start-up has finished, with running, degraded or worse.
+        let settle = Int(max(1, limit.remaining.rounded(.down)))
+        let state = try machine.run("timeout \(settle) systemctl is-system-running --wait", deadline: limit)
+        let word = state.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        if word != "running" && word != "degraded" {
+            throw MachineError.scenario("after boot: systemd did not settle within \(settle) s (state \(word.isEmpty ? "unknown" : word))")
+        }
+        let failed = try machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
+        let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowFailed.contains($0) }
+        guard units.isEmpty else {
+            throw MachineError.scenario("after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Foundation
+
+/// What is collected from the guest into the run directory when a step
+/// fails, so the failure can be studied after the machine is gone: the
+/// journal of the current boot and the failed units on systemd guests, the
+/// kernel log elsewhere.
+public enum Diagnostics {
+    /// Collects into `directory`; returns the files written. Never throws: a
+    /// guest too broken to answer leaves the console transcript to speak.
+    @discardableResult
+    public static func collect(from machine: Machine, into directory: URL, deadline: Deadline = .after(seconds: 30)) -> [String] {
+        let systemd = (try? machine.run("test -d /run/systemd/system", deadline: deadline))?.status == 0
+        let wanted: [(String, String)] = systemd
+            ? [("journal.log", "journalctl --no-pager -o short-monotonic -b"),
+               ("failed-units.txt", "systemctl --failed --no-pager"),
+               ("boots.txt", "journalctl --no-pager --list-boots")]
+            : [("dmesg.log", "dmesg")]
+        var written: [String] = []
+        for (file, command) in wanted {
+            guard let r = try? machine.run(command, deadline: deadline) else { break }
+            let url = directory.appendingPathComponent(file)
+            if (try? Data(r.stdout + r.stderr).write(to: url)) != nil { written.append(file) }
+        }
+        return written
+    }
+}
