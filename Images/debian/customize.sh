@@ -17,6 +17,8 @@ ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,38400,9600
 UNIT
   ln -sf /lib/systemd/system/serial-getty@.service "$root/etc/systemd/system/getty.target.wants/serial-getty@$tty.service"
 done
+# A persistent journal, so that the journal of every boot can be collected.
+mkdir -p "$root/var/log/journal"
 # Nothing here needs the network or a clock server.
 for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"

@@ -82,6 +82,10 @@ import Testing
             #expect(failed.contains("broken.service"))
             let journal = try String(contentsOf: dir.appendingPathComponent("journal.log"), encoding: .utf8)
             #expect(journal.contains("broken.service"))
+            // Both boots' journals: the one that installed the unit and the one where it failed.
+            let before = try String(contentsOf: dir.appendingPathComponent("journal-boot-1.log"), encoding: .utf8)
+            #expect(before.contains("Reached target") || before.contains("Started"))
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("journal-boot0.log").path))
         }
     }
 }

@@ -10,12 +10,19 @@ public enum Diagnostics {
     @discardableResult
     public static func collect(from machine: Machine, into directory: URL, deadline: Deadline = .after(seconds: 30)) -> [String] {
         let systemd = (try? machine.run("test -d /run/systemd/system", deadline: deadline))?.status == 0
-        let wanted: [(String, String)] = systemd
+        var wanted: [(String, String)] = systemd
             ? [("journal.log", "journalctl --no-pager -o short-monotonic -b"),
                ("failed-units.txt", "systemctl --failed --no-pager"),
                ("boots.txt", "journalctl --no-pager --list-boots")]
             : [("dmesg.log", "dmesg")]
         var written: [String] = []
+        if systemd, let boots = try? machine.run("journalctl --no-pager --list-boots -q | awk '{print $1}'", deadline: deadline), boots.status == 0 {
+            // One journal per boot of this machine (the image keeps its journal on disk).
+            for offset in boots.stdoutText.split(separator: "\n").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                let n = offset <= 0 ? "\(offset)" : "+\(offset)"
+                wanted.append(("journal-boot\(n).log", "journalctl --no-pager -o short-monotonic -b \(offset)"))
+            }
+        }
         for (file, command) in wanted {
             guard let r = try? machine.run(command, deadline: deadline) else { break }
             let url = directory.appendingPathComponent(file)
