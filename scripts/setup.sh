@@ -8,7 +8,7 @@ packages=(
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu   # libvirt's C API and its QEMU driver (embedded mode: no daemon runs)
   qemu-system-x86 qemu-utils                              # the hypervisor and qemu-img
   cpio xz-utils ca-certificates                           # image recipes: initramfs, kernel extraction
-  mmdebstrap e2fsprogs                                    # the debian recipe: root tree, ext4 from a directory
+  mmdebstrap e2fsprogs fdisk dpkg                         # the debian recipe: root tree, ext4 from a directory, partition table, .deb packages
   pkg-config procps                                       # pkg-config finds libvirt for SwiftPM; pgrep, used by tests to prove nothing is left running
 )
 sudo=""

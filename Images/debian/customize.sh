@@ -23,5 +23,29 @@ mkdir -p "$root/var/log/journal"
 for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
-# A minimal image has no bash completion or locale noise to wait for.
+# Each boot makes its own machine id.
 rm -f "$root"/etc/machine-id; : > "$root/etc/machine-id"
+# No network: APT only ever sees the repositories a scenario adds (the payload).
+rm -f "$root/etc/apt/sources.list" "$root"/etc/apt/sources.list.d/*
+# A small initrd with just what a virtio disk needs: faster to load through
+# the BIOS, and faster for the guest to rebuild when it installs a kernel.
+mkdir -p "$root/etc/initramfs-tools/conf.d"
+echo MODULES=list > "$root/etc/initramfs-tools/conf.d/rehearse.conf"
+printf '%s\n' virtio_pci virtio_blk virtio_console ext4 >> "$root/etc/initramfs-tools/modules"
+chroot "$root" update-initramfs -u -k all >/dev/null
+# GRUB's settings, for when the guest runs update-grub (as a kernel install does).
+cat > "$root/etc/default/grub" <<GRUB
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=0
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="$CMDLINE"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+GRUB_DISABLE_RECOVERY=true
+GRUB
+# The demo service, version 1.0, installed and enabled as a package.
+cp "$DEMO_DEB" "$root/tmp/rehearse-demo.deb"
+chroot "$root" dpkg -i /tmp/rehearse-demo.deb >/dev/null
+rm -f "$root/tmp/rehearse-demo.deb"

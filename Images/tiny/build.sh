@@ -81,7 +81,9 @@ build() {
   (cd "$root" && find . | cpio -o -H newc --quiet) > "$out/initrd"
   echo "console=ttyS0,115200 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check mitigations=off cryptomgr.notests" > "$out/cmdline"
   cat > "$out/image.json" <<JSON
-{"name": "tiny", "kernelRelease": "$rel", "kernel": "vmlinux", "initrd": "initrd", "cmdline": "cmdline"}
+{"generations": [{"name": "tiny", "version": "1 (kernel $rel)", "boot": "direct", "kernelRelease": "$rel",
+  "kernel": "vmlinux", "initrd": "initrd", "cmdline": "cmdline",
+  "description": "busybox in an initramfs, Debian's kernel booted through PVH"}]}
 JSON
   step "done: kernel $rel"
 }

@@ -58,4 +58,17 @@ public final class Domain: @unchecked Sendable {
         defer { free(x) }
         return String(cString: x)
     }
+
+    /// Takes an external, disk-only snapshot described by `xml` (a
+    /// `<domainsnapshot>` naming each disk's new overlay file): from now on
+    /// the guest writes to the new files and the old ones stay as they were.
+    /// No snapshot metadata is kept; the files are the whole snapshot.
+    public func snapshotDisks(xml: String) throws {
+        let flags = VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY.rawValue | VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA.rawValue
+            | VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC.rawValue
+        guard let snapshot = virDomainSnapshotCreateXML(pointer, xml, flags) else {
+            throw LibvirtError.last("virDomainSnapshotCreateXML(\(name))")
+        }
+        virDomainSnapshotFree(snapshot)
+    }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Rehearsal
 
-/// `rehearse image build NAME`: build an image ahead of time.
+/// `rehearse image build NAME`: build a recipe's generations ahead of time.
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
@@ -12,7 +12,7 @@ struct ImageCommand: ParsableCommand {
 
     struct Build: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Build an image from its recipe (a name under Images/, or a path), or find it in the cache."
+            abstract: "Build a recipe's generations (a recipe or generation name, or a recipe path), or find them in the cache."
         )
 
         @Argument(help: "Recipe name or path.")
@@ -21,7 +21,7 @@ struct ImageCommand: ParsableCommand {
         func run() throws {
             let recipe: ImageRecipe
             do {
-                recipe = try ImageRecipe.resolve(name, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
+                recipe = try ImageRecipe.resolve(name, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil)).recipe
             } catch {
                 fail("\(error)", status: 2)
             }
@@ -29,9 +29,15 @@ struct ImageCommand: ParsableCommand {
             let reporter = TerminalReporter(terminal: terminal)
             let clock = Stopwatch()
             do {
-                let image = try recipe.image(state: .fromEnvironment()) { reporter.imageProgress(recipe.name, $0) }
+                let built = try recipe.build(state: StateDirectory.fromEnvironment()) { reporter.imageProgress(recipe.name, $0) }
                 terminal.finishLine()
-                print("image \(image.name) \(image.digest.prefix(16)) ready in \(String(format: "%.1f", clock.seconds)) s: \(image.directory)")
+                print("recipe \(recipe.name) ready in \(String(format: "%.1f", clock.seconds)) s: \(built.directory.path)")
+                for g in built.generations {
+                    print("  generation \(g.name)  \(g.shortDigest)  \(g.boot.rawValue) boot  \(g.version)")
+                }
+                for (name, dir) in built.payloads.sorted(by: { $0.key < $1.key }) {
+                    print("  payload image:\(recipe.name)/\(name)  \(dir.path)")
+                }
             } catch {
                 terminal.finishLine()
                 fail("\(error)", status: 3)

@@ -42,13 +42,17 @@ final class TerminalReporter: RunObserver, @unchecked Sendable {
         case .infrastructure: mark = t.paint("!", .magenta)
         case .interrupted: mark = t.paint("■", .yellow)
         case .skipped: mark = "-"
+        case .expectedFailure: mark = t.paint("✗", .yellow)
         }
         var attempts = ""
         if let a = r.attempts, a > 1 { attempts = " after \(a) attempts" }
         t.line("  \(mark) [\(index + 1)/\(count)] \(r.name)" + t.paint("  \(fmt(r.seconds))\(attempts)", .dim))
         if r.outcome != .passed {
-            if let m = r.message { t.line("      " + t.paint(m, .red)) }
-            if r.outcome == .failed {
+            if let why = r.expectedFailure, r.outcome == .expectedFailure {
+                t.line("      " + t.paint("failed as expected (\(why))", .yellow))
+            }
+            if let m = r.message { t.line("      " + t.paint(m, r.outcome == .expectedFailure ? .yellow : .red)) }
+            if r.outcome == .failed || r.outcome == .expectedFailure {
                 for (label, text) in [("stdout", r.stdout), ("stderr", r.stderr)] {
                     guard let text, !text.isEmpty else { continue }
                     let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -72,6 +76,10 @@ final class TerminalReporter: RunObserver, @unchecked Sendable {
         if skipped > 0, r.steps.count > skipped {
             t.line(t.paint("  - \(skipped) later step\(skipped == 1 ? "" : "s") not run", .dim))
         }
+        let expected = r.steps.filter { $0.outcome == .expectedFailure }.count
+        if expected > 0 {
+            t.line(t.paint("  \(expected) step\(expected == 1 ? "" : "s") failed as expected (expect_failure)", .yellow))
+        }
         let word = label(r.outcome)
         t.line("  \(word) in \(fmt(r.seconds))" + (r.runDirectory.map { t.paint("  run directory: \($0)", .dim) } ?? ""))
     }
@@ -94,6 +102,7 @@ final class TerminalReporter: RunObserver, @unchecked Sendable {
         case .infrastructure: return t.paint("INFRA", .magenta)
         case .interrupted: return t.paint("INTERRUPTED", .yellow)
         case .skipped: return "SKIP"
+        case .expectedFailure: return t.paint("XFAIL", .yellow)
         }
     }
 

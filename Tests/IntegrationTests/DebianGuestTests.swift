@@ -30,14 +30,9 @@ import Testing
             timeout: 120
           - succeed: "true"
         """, name: "debian")
-        let image = try TestGuest.runner.image(p.recipe)
+        let image = try TestGuest.runner.generation(p.machineGeneration)
         let base = try #require(image.disk)
-        func fingerprint() throws -> String {
-            let a = try FileManager.default.attributesOfItem(atPath: base)
-            let sum = try HostCommand.run(["sha256sum", base]).split(separator: " ").first.map(String.init) ?? ""
-            return "\(sum) \(a[.size]!) \(a[.modificationDate]!) \(a[.posixPermissions]!)"
-        }
-        let before = try fingerprint()
+        let before = try TestGuest.fingerprint([base])
         let r = TestGuest.runner.run(p)
         // Everything passes up to the unit that fails, which fails its step at once, with its journal.
         #expect(r.steps.prefix(9).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
@@ -47,7 +42,7 @@ import Testing
         #expect(bad.stdout?.contains("giving up") == true, "\(bad.stdout ?? "")")
         #expect(bad.seconds < 60, "a failed unit ends the wait at once, not at its timeout")
         #expect(r.steps[11].outcome == .skipped)
-        #expect(try fingerprint() == before)
+        #expect(try TestGuest.fingerprint([base]) == before)
         // The overlay the guest wrote to is gone with the machine.
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("disk-overlay.qcow2").path))

@@ -7,16 +7,9 @@ import Testing
     @Test func theSmokeScenarioPassesAndLeavesNothingRunning() throws {
         setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
         let p = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path])[0]
-        let image = try TestGuest.runner.image(p.recipe)
-        let files = [image.kernel, image.initrd!]
-        func fingerprint() throws -> [String] {
-            try files.map { f in
-                let a = try FileManager.default.attributesOfItem(atPath: f)
-                let data = try #require(FileManager.default.contents(atPath: f))
-                return "\(SHA256.hex(data)) \(a[.modificationDate]!) \(a[.posixPermissions]!)"
-            }
-        }
-        let before = try fingerprint()
+        let image = try TestGuest.runner.generation(p.machineGeneration)
+        let files = [try #require(image.kernel), try #require(image.initrd)]
+        let before = try TestGuest.fingerprint(files)
         let r = TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.steps.allSatisfy { $0.outcome == .passed })
@@ -27,7 +20,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("domain.xml").path))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("result.json").path))
         // The image is read-only and a run leaves its bytes and times alone.
-        #expect(try fingerprint() == before)
+        #expect(try TestGuest.fingerprint(files) == before)
         #expect(try files.allSatisfy { (try FileManager.default.attributesOfItem(atPath: $0)[.posixPermissions] as? Int) == 0o444 })
         let name = try #require(TestGuest.domainName(inRunDirectory: dir))
         #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })

@@ -58,6 +58,15 @@ enum TestGuest {
         return StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
     }
 
+    /// What must not change in a generation's files: bytes, size, mtime, mode.
+    static func fingerprint(_ files: [String]) throws -> [String] {
+        try files.map { f in
+            let a = try FileManager.default.attributesOfItem(atPath: f)
+            let sum = try HostCommand.run(["sha256sum", f]).split(separator: " ").first.map(String.init) ?? ""
+            return "\(sum) \(a[.size]!) \(a[.modificationDate]!) \(a[.posixPermissions]!)"
+        }
+    }
+
     /// PIDs of running QEMU processes for the libvirt domain `name`.
     static func qemuPIDs(domain name: String) -> Set<Int32> {
         qemuPIDs().filter { pid in

@@ -1,8 +1,9 @@
 import Foundation
 
-/// A recipe that builds an image: a directory holding `build.sh`, which
-/// answers `build.sh inputs` (the identity of everything it downloads) and
-/// `build.sh build OUT`.
+/// A recipe that builds generations: a directory holding `build.sh`, which
+/// answers `build.sh inputs` (the identity of everything it downloads),
+/// `build.sh generations` (the names it builds; optional) and
+/// `build.sh build OUT` (writes the files and `image.json`).
 ///
 /// The built image is cached under the state directory by a digest of the
 /// recipe's files and its inputs, so a changed recipe or a new kernel package
@@ -13,21 +14,32 @@ public struct ImageRecipe: Sendable {
 
     var script: URL { directory.appendingPathComponent("build.sh") }
 
-    /// Finds `reference`: a path to a recipe directory, or a recipe name
-    /// looked up in each of `searchPaths` (folders that hold recipes).
-    public static func resolve(_ reference: String, searchPaths: [URL]) throws -> ImageRecipe {
+    /// Finds the recipe that builds `reference`: a path to a recipe
+    /// directory, a recipe name, or the name of a generation that a recipe in
+    /// one of `searchPaths` (folders that hold recipes) builds. Returns the
+    /// recipe and the generation's name (nil: the recipe's first).
+    public static func resolve(_ reference: String, searchPaths: [URL]) throws -> (recipe: ImageRecipe, generation: String?) {
         let fm = FileManager.default
         if reference.contains("/") {
             let url = URL(fileURLWithPath: reference).standardizedFileURL
             guard fm.fileExists(atPath: url.appendingPathComponent("build.sh").path) else {
                 throw ImageError.notFound(reference, searched: [url.path])
             }
-            return ImageRecipe(name: url.lastPathComponent, directory: url)
+            return (ImageRecipe(name: url.lastPathComponent, directory: url), nil)
         }
         for dir in searchPaths {
             let url = dir.appendingPathComponent(reference)
             if fm.fileExists(atPath: url.appendingPathComponent("build.sh").path) {
-                return ImageRecipe(name: reference, directory: url.standardizedFileURL)
+                let recipe = ImageRecipe(name: reference, directory: url.standardizedFileURL)
+                return (recipe, recipe.generationNames().contains(reference) ? reference : nil)
+            }
+        }
+        for dir in searchPaths {
+            for sub in ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() {
+                let url = dir.appendingPathComponent(sub)
+                guard fm.fileExists(atPath: url.appendingPathComponent("build.sh").path) else { continue }
+                let recipe = ImageRecipe(name: sub, directory: url.standardizedFileURL)
+                if recipe.generationNames().contains(reference) { return (recipe, reference) }
             }
         }
         throw ImageError.notFound(reference, searched: searchPaths.map(\.path))
@@ -89,33 +101,49 @@ public struct ImageRecipe: Sendable {
         state.images.appendingPathComponent("\(name)-\(digest.prefix(16))")
     }
 
-    /// Returns the cached image, building it first when needed. Build
-    /// progress lines (`==> …` from the recipe) go to `progress`.
-    public func image(state: StateDirectory, progress: @escaping @Sendable (String) -> Void) throws -> BootImage {
+    /// The names of the generations it builds (`build.sh generations`); a
+    /// recipe that doesn't say builds one generation named after itself.
+    public func generationNames() -> [String] {
+        guard let out = try? HostCommand.run([script.path, "generations"]) else { return [name] }
+        let names = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return names.isEmpty ? [name] : names
+    }
+
+    /// Returns the recipe's built output, building it first when needed.
+    /// Build progress lines (`==> …` from the recipe) go to `progress`.
+    public func build(state: StateDirectory, progress: @escaping @Sendable (String) -> Void) throws -> BuiltRecipe {
         let digest = try digest(state: state)
         let dir = cacheDirectory(in: state, digest: digest)
-        if let image = try? BootImage.load(directory: dir, digest: digest) { return image }
+        if let built = try? GenerationStore.load(directory: dir) { return built }
         _ = try state.create(state.images)
         let lock = try FileLock.acquire(path: state.images.appendingPathComponent("\(name).lock").path)
         defer { lock.unlock() }
         // Another process may have built it while we waited for the lock.
-        if let image = try? BootImage.load(directory: dir, digest: digest) { return image }
+        if let built = try? GenerationStore.load(directory: dir) { return built }
         let partial = state.images.appendingPathComponent(".\(name)-\(digest.prefix(16)).partial-\(getpid())")
         try? FileManager.default.removeItem(at: partial)
         do {
             try HostCommand.run([script.path, "build", partial.path], environment: environment(state)) { line in
                 progress(line.hasPrefix("==> ") ? String(line.dropFirst(4)) : line)
             }
+            progress("compute the generations' digests")
+            try GenerationStore.seal(directory: partial, final: dir, recipe: name, recipeDigest: digest)
         } catch {
             try? FileManager.default.removeItem(at: partial)
+            if let e = error as? ImageError { throw e }
             throw ImageError.buildFailed(name, "\(error)")
-        }
-        // Built images are never written again: make every file read-only.
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] {
-            try? FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: partial.appendingPathComponent(f).path)
         }
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.moveItem(at: partial, to: dir)
-        return try BootImage.load(directory: dir, digest: digest)
+        return try GenerationStore.load(directory: dir)
+    }
+
+    /// The generation `name` (or the recipe's first), building the recipe if needed.
+    public func generation(_ name: String?, state: StateDirectory, progress: @escaping @Sendable (String) -> Void) throws -> Generation {
+        let built = try build(state: state, progress: progress)
+        guard let g = name.map({ built.generation(named: $0) }) ?? built.generations.first else {
+            throw ImageError.invalid(built.directory.path, "recipe \(self.name) built no generation named \(name ?? "?")")
+        }
+        return g
     }
 }

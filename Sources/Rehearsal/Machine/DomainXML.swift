@@ -24,11 +24,15 @@ public struct DomainXML: Sendable {
     public var accelerator: Accelerator
     public var memoryMiB: Int
     public var cpus: Int
-    public var kernel: String
+    /// For direct boot: the kernel, its initrd and command line. Without a
+    /// kernel the BIOS boots the first disk (firmware boot).
+    public var kernel: String?
     public var initrd: String?
-    public var cmdline: String
+    public var cmdline: String?
     /// A qcow2 overlay to attach as the first virtio disk (`/dev/vda`).
     public var disk: String? = nil
+    /// A raw disk image to attach read-only, with serial `rehearse-payload`.
+    public var payload: String? = nil
     /// Identifies the run in the metadata (`rehearse clean` prints it).
     public var runID: String
     public var scenario: String
@@ -44,9 +48,7 @@ public struct DomainXML: Sendable {
           <vcpu>\(cpus)</vcpu>
           <os>
             <type arch='x86_64' machine='pc'>hvm</type>
-            <kernel>\(esc(kernel))</kernel>
-        \(initrd.map { "    <initrd>\(esc($0))</initrd>\n" } ?? "")    <cmdline>\(esc(cmdline))</cmdline>
-          </os>
+        \(bootElements)  </os>
           <features><acpi/></features>
           <clock offset='utc'/>
           <on_poweroff>destroy</on_poweroff>
@@ -58,10 +60,18 @@ public struct DomainXML: Sendable {
             <serial type='pty'><target port='1'/></serial>
             <controller type='usb' model='none'/>
             <memballoon model='none'/>
-        \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/></disk>\n" } ?? "")
+        \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/></disk>\n" } ?? "")\
+        \(payload.map { "    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='\(esc($0))'/><target dev='vdb' bus='virtio'/><readonly/><serial>\(Payload.serial)</serial></disk>\n" } ?? "")\
           </devices>
         </domain>
         """
+    }
+
+    private var bootElements: String {
+        guard let kernel else { return "    <boot dev='hd'/>\n" }
+        return "    <kernel>\(esc(kernel))</kernel>\n"
+            + (initrd.map { "    <initrd>\(esc($0))</initrd>\n" } ?? "")
+            + (cmdline.map { "    <cmdline>\(esc($0))</cmdline>\n" } ?? "")
     }
 
     private func esc(_ s: String) -> String {

@@ -1,31 +1,49 @@
 import Foundation
 import Libvirt
 
-/// One guest: its disk overlay, its libvirt domain while powered on, its
-/// serial console and command channel, and everything they delivered.
+/// One guest: its disk, its libvirt domain while powered on, its serial
+/// console and command channel, and everything they delivered.
 ///
-/// The machine owns its domain and its overlay: `destroy()` is its one close,
-/// it is called on every path out of a run (pass, failure, timeout, signal),
-/// and a second SIGINT during a run triggers it from the emergency hook as
-/// well. `powerCycle` cuts the power and starts a new domain on the same disk.
+/// The machine owns its domain and every file it made (disk overlays,
+/// checkpoints, the payload disk): `destroy()` is its one close, it is called
+/// on every path out of a run (pass, failure, timeout, signal), and a second
+/// SIGINT during a run triggers it from the emergency hook as well. A machine
+/// outlives its power-ons: `powerCycle`, `boot(_:)` and `rollback` stop the
+/// domain and start a new one on the same disk chain.
 public final class Machine: @unchecked Sendable {
     // @unchecked: the current power-on and `destroyed` are guarded by `lock`;
-    // everything else is immutable after init.
+    // the generation, disk chain and checkpoints change only on the thread
+    // that runs the steps (the runner's); the rest is immutable after init.
     public let name: String
     public let io: MachineIO
     public private(set) var shell: ShellSession!
-    public let xml: String
+    /// The domain XML of the current power-on.
+    public private(set) var xml: String
     /// Seconds from `createDomain` to the shell answering (set by `waitReady`).
     public private(set) var readySeconds: Double?
     public let started: Stopwatch
+    /// The generation booted now.
+    public private(set) var generation: Generation
+    /// Every boot so far, first one first.
+    public private(set) var boots: [BootRecord] = []
 
     private let hypervisor: Hypervisor
+    private let spec: MachineSpec
+    private let runID: String
+    private let scenario: String
+    private let directory: URL
     private let lock = NSLock()
     private var power: PowerOn?
     private var destroyed = false
-    /// The copy-on-write disk this machine writes to; removed by `destroy()`.
-    private let overlay: URL?
+    private let disk: DiskChain?
+    private let payload: Payload?
+    /// Saved states, latest last: the frozen disk file and the generation then booted.
+    private var checkpoints: [(layer: URL, generation: Generation)] = []
+    /// The generation booted before the last `boot(_:)`.
+    private var previousGeneration: Generation?
     private var hook: UUID?
+    /// How the next boot came about, for `boots`.
+    private var nextBootCause = "power on"
 
     /// One boot's libvirt objects: the domain and what listens to it.
     private struct PowerOn {
@@ -35,34 +53,33 @@ public final class Machine: @unchecked Sendable {
         let watch: LifecycleWatch
     }
 
-    /// Starts a machine from `image` and attaches to its consoles.
-    /// Transcripts go into `directory` (`console.log`, `channel.log`).
-    public init(name: String, image: BootImage, spec: MachineSpec, hypervisor: Hypervisor,
-                runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL) throws {
+    /// Starts a machine from `generation` and attaches to its consoles.
+    /// Transcripts go into `directory` (`console.log`, `channel.log`); so do
+    /// the disk overlays and the payload disk made from `payload`.
+    public init(name: String, generation: Generation, spec: MachineSpec, hypervisor: Hypervisor,
+                runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil) throws {
         // The base disk is never opened for writing: the guest gets an overlay.
-        var overlay: URL?
-        if let base = image.disk {
-            let o = directory.appendingPathComponent("disk-overlay.qcow2")
-            do {
-                try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", o.path])
-            } catch {
-                throw MachineError.infrastructure("creating the disk overlay failed: \(error)")
-            }
-            overlay = o
+        let disk = try generation.disk.map { try DiskChain(base: $0, directory: directory) }
+        let payloadDisk: Payload?
+        do {
+            payloadDisk = try payload.map { try Payload.make(from: $0, in: directory) }
+        } catch {
+            disk?.remove()
+            throw error
         }
-        var domainXML = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
-                                  kernel: image.kernel, initrd: image.initrd, cmdline: image.cmdline,
-                                  runID: runID, scenario: scenario)
-        domainXML.disk = overlay?.path
-        let xml = domainXML.render()
-        try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
         let started = Stopwatch()
         let log = ConsoleLog(started: started, transcript: directory.appendingPathComponent("console.log"), allowed: allowConsole)
         self.name = name
-        self.xml = xml
+        self.generation = generation
+        self.spec = spec
+        self.runID = runID
+        self.scenario = scenario
+        self.directory = directory
+        self.xml = ""
         self.started = started
         self.hypervisor = hypervisor
-        self.overlay = overlay
+        self.disk = disk
+        self.payload = payloadDisk
         self.io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
         self.shell = ShellSession(io: io) { [unowned self] bytes, giveUp in
             guard let channel = self.lock.withLock({ self.power?.channel }) else {
@@ -73,7 +90,8 @@ public final class Machine: @unchecked Sendable {
         do {
             try powerOn()
         } catch {
-            if let overlay { try? FileManager.default.removeItem(at: overlay) }
+            disk?.remove()
+            payloadDisk?.remove()
             throw error
         }
         self.hook = Interruption.shared.addEmergencyHook { [weak self] in self?.destroy() }
@@ -81,8 +99,22 @@ public final class Machine: @unchecked Sendable {
 
     deinit { destroy() }
 
+    /// The domain XML for booting the current generation from the current disk.
+    private func renderXML() -> String {
+        let g = generation
+        var x = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
+                          kernel: g.boot == .direct ? g.kernel : nil, initrd: g.boot == .direct ? g.initrd : nil,
+                          cmdline: g.boot == .direct ? (g.cmdline ?? "console=ttyS0,115200") : nil,
+                          runID: runID, scenario: scenario)
+        x.disk = disk?.active.path
+        x.payload = payload?.disk.path
+        return x.render()
+    }
+
     /// Creates the domain and attaches to its consoles; on failure nothing runs.
     private func powerOn() throws {
+        xml = renderXML()
+        try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
         let domain: Domain
         do {
             domain = try hypervisor.connection.createDomain(xml: xml)
@@ -103,7 +135,7 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Cuts the power of the current boot; the disk overlay stays.
+    /// Cuts the power of the current boot; the disk stays.
     private func powerOff() {
         guard let p = lock.withLock({ () -> PowerOn? in let p = power; power = nil; return p }) else { return }
         io.markStopping()
@@ -118,13 +150,37 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
+    /// Starts a new power-on of the same machine (after `powerOff`) and waits for its shell.
+    private func powerOnAgain(cause: String, deadline: Deadline) throws {
+        io.restart()
+        nextBootCause = cause
+        try powerOn()
+        try connected(deadline: deadline)
+    }
+
     /// The libvirt domain of the current boot, if powered on.
     public var domain: Domain? { lock.withLock { power?.domain } }
 
     /// Waits until the guest's shell answers on the command channel.
     public func waitReady(deadline: Deadline) throws {
-        try shell.connect(deadline: deadline)
+        try connected(deadline: deadline)
         readySeconds = started.seconds
+    }
+
+    /// After every boot: connect the shell, mount the payload, note the boot.
+    private func connected(deadline: Deadline) throws {
+        let clock = Stopwatch()
+        try shell.connect(deadline: deadline)
+        if payload != nil {
+            let r = try run(Payload.mountCommand, deadline: deadline)
+            guard r.status == 0 else {
+                throw MachineError.scenario("mounting the payload at \(Payload.mountPoint) failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+        let kernel = try? run("uname -r", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        boots.append(BootRecord(generation: generation.name, digest: generation.digest, kernelRelease: kernel,
+                                cause: nextBootCause, secondsToShell: clock.seconds))
+        nextBootCause = "reboot"
     }
 
     /// Runs a command in the guest.
@@ -150,7 +206,17 @@ public final class Machine: @unchecked Sendable {
         defer { io.expectReboot(false) }
         try shell.launch(command, deadline: deadline)
         _ = try io.wait(until: deadline, what: "waiting for the guest to reboot") { view in view.reboots > count ? true : nil }
-        try shell.connect(deadline: deadline)
+        if generation.boot == .firmware {
+            // Under TCG, every reset of a long-running QEMU makes the BIOS and
+            // GRUB slower (their stores land on pages full of stale translated
+            // code): 6 s, then 16 s, 34 s, and minutes after a long upgrade.
+            // A fresh QEMU on the same disk boots as fast as the first time.
+            powerOff()
+            try powerOnAgain(cause: "reboot", deadline: deadline)
+        } else {
+            nextBootCause = "reboot"
+            try connected(deadline: deadline)
+        }
         let after = try bootID(deadline: deadline)
         guard after != before else { throw MachineError.scenario("the guest did not reboot: its boot id is still \(before)") }
         return (before, after)
@@ -162,11 +228,84 @@ public final class Machine: @unchecked Sendable {
     public func powerCycle(deadline: Deadline) throws -> (before: String, after: String) {
         let before = try bootID(deadline: deadline)
         powerOff()
-        io.restart()
-        try powerOn()
-        try shell.connect(deadline: deadline)
+        try powerOnAgain(cause: "power cut", deadline: deadline)
         let after = try bootID(deadline: deadline)
         return (before, after)
+    }
+
+    /// Powers the guest off cleanly (it runs `poweroff`) and waits until it
+    /// has stopped; cuts the power if it hasn't within two minutes.
+    public func shutDown(deadline: Deadline) throws {
+        let count = io.stopCount
+        io.expectStop(true)
+        defer { io.expectStop(false) }
+        try shell.launch("poweroff", deadline: deadline)
+        let limit = Deadline.after(seconds: 120).earlier(deadline)
+        do {
+            _ = try io.wait(until: limit, what: "waiting for the guest to power off") { view in view.stops > count ? true : nil }
+        } catch MachineError.timeout {}
+        powerOff()
+    }
+
+    /// Powers off cleanly and boots `next` from the same disk (the way a host
+    /// boots into a new generation, or swaps to the other image of an A/B pair).
+    public func boot(_ next: Generation, deadline: Deadline) throws {
+        if disk == nil, next.disk != nil || next.boot == .firmware {
+            throw MachineError.scenario("generation \(next.name) needs a disk and this machine has none")
+        }
+        try shutDown(deadline: deadline)
+        previousGeneration = generation
+        generation = next
+        try powerOnAgain(cause: "boot \(next.name)", deadline: deadline)
+    }
+
+    /// Keeps the disk state and the booted generation as they are now: the
+    /// guest syncs, then a live disk-only snapshot freezes the current overlay
+    /// and the guest writes to a new one (crash-consistent, like an LVM or
+    /// btrfs snapshot taken on a running host). Returns the checkpoint's number.
+    @discardableResult
+    public func checkpoint(deadline: Deadline) throws -> Int {
+        guard let disk else { throw MachineError.scenario("this machine has no disk to checkpoint") }
+        guard let domain else { throw MachineError.infrastructure("the machine is powered off") }
+        _ = try run("sync", deadline: deadline)
+        let next = disk.nextFile()
+        let snapshot = """
+            <domainsnapshot><disks>\
+            <disk name='vda' snapshot='external'><driver type='qcow2'/><source file='\(next.path)'/></disk>\
+            \(payload == nil ? "" : "<disk name='vdb' snapshot='no'/>")\
+            </disks></domainsnapshot>
+            """
+        do {
+            try domain.snapshotDisks(xml: snapshot)
+        } catch let e as LibvirtError {
+            try? FileManager.default.removeItem(at: next)
+            throw MachineError.infrastructure("taking a checkpoint failed: \(e.message)")
+        }
+        disk.froze(next: next)
+        checkpoints.append((disk.frozen.last!, generation))
+        return checkpoints.count
+    }
+
+    /// Powers off and boots the latest checkpoint: its disk state and its
+    /// generation. With no checkpoint, boots the generation that was booted
+    /// before the last `boot(_:)`, on the disk as it is. Returns what it booted.
+    @discardableResult
+    public func rollback(deadline: Deadline) throws -> String {
+        if let (layer, g) = checkpoints.last, let disk {
+            powerOff()
+            try disk.reset(to: layer)
+            generation = g
+            try powerOnAgain(cause: "rollback to checkpoint \(checkpoints.count)", deadline: deadline)
+            return "checkpoint \(checkpoints.count) (\(g.name))"
+        }
+        guard let previous = previousGeneration else {
+            throw MachineError.scenario("nothing to roll back to: no checkpoint and no earlier `boot:`")
+        }
+        try shutDown(deadline: deadline)
+        previousGeneration = generation
+        generation = previous
+        try powerOnAgain(cause: "rollback to \(previous.name)", deadline: deadline)
+        return previous.name
     }
 
     /// Waits until the unsearched console text matches `pattern`; the text up
@@ -181,14 +320,27 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Powers the machine off hard, releases its consoles and removes its
-    /// disk overlay. Idempotent.
+    /// Powers the machine off hard, releases its consoles and removes every
+    /// file it made (overlays, checkpoints, the payload disk). Idempotent.
     public func destroy() {
         let first = lock.withLock { () -> Bool in let f = !destroyed; destroyed = true; return f }
         guard first else { return }
         powerOff()
         io.closeTranscripts()
-        if let overlay { try? FileManager.default.removeItem(at: overlay) }
+        disk?.remove()
+        payload?.remove()
         if let hook { Interruption.shared.removeEmergencyHook(hook) }
     }
+}
+
+/// One boot of a machine: what it booted and why.
+public struct BootRecord: Sendable, Codable {
+    public var generation: String
+    public var digest: String
+    /// `uname -r` in the booted guest.
+    public var kernelRelease: String?
+    /// power on, reboot, power cut, boot NAME, rollback …
+    public var cause: String
+    /// Seconds from the start of waiting to the shell (and payload) being ready.
+    public var secondsToShell: Double
 }

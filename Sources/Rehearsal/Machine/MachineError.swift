@@ -19,3 +19,15 @@ public enum MachineError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// An assertion that failed with evidence worth showing beside its one-line
+/// message (a failed unit's status and journal lines, for example).
+public struct CheckFailure: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var evidence: String
+    public init(_ message: String, evidence: String) {
+        self.message = message
+        self.evidence = evidence
+    }
+    public var description: String { message }
+}

@@ -27,6 +27,9 @@ public final class MachineIO: @unchecked Sendable {
     /// Set while a `reboot` step runs: a reboot is then expected, not trouble.
     private var expectingReboot = false
     private var reboots = 0
+    /// Set while the harness powers the guest off cleanly: the guest stopping is then expected.
+    private var expectingStop = false
+    private var stops = 0
 
     init(log: ConsoleLog, channelTranscript: URL?) {
         self.log = log
@@ -48,7 +51,7 @@ public final class MachineIO: @unchecked Sendable {
             for t in log.append(bytes) { incidents.append(.trouble(t)) }
         case .closed(let err):
             log.flush()
-            if !stopping { incidents.append(.streamClosed(device: "serial console", error: err?.message)) }
+            if !stopping && !expectingStop { incidents.append(.streamClosed(device: "serial console", error: err?.message)) }
         }
     }
 
@@ -59,7 +62,7 @@ public final class MachineIO: @unchecked Sendable {
             channel += bytes
             channelLog?.write(Data(bytes))
         case .closed(let err):
-            if !stopping { incidents.append(.streamClosed(device: "command channel", error: err?.message)) }
+            if !stopping && !expectingStop { incidents.append(.streamClosed(device: "command channel", error: err?.message)) }
         }
     }
 
@@ -72,14 +75,20 @@ public final class MachineIO: @unchecked Sendable {
         }
         guard e.isStop else { return }
         condition.lock(); defer { condition.broadcast(); condition.unlock() }
-        if !stopping { incidents.append(.stopped(e)) }
+        stops += 1
+        if !stopping && !expectingStop { incidents.append(.stopped(e)) }
     }
 
     /// How many times the guest has reset itself so far.
     public var rebootCount: Int { condition.withLock { reboots } }
+    public var stopCount: Int { condition.withLock { stops } }
 
     func expectReboot(_ expected: Bool) {
         condition.withLock { expectingReboot = expected }
+    }
+
+    func expectStop(_ expected: Bool) {
+        condition.withLock { expectingStop = expected }
     }
 
     /// A new boot of the same machine begins (after `markStopping`): what
@@ -87,6 +96,7 @@ public final class MachineIO: @unchecked Sendable {
     func restart() {
         condition.withLock {
             stopping = false
+            expectingStop = false
             incidents.removeAll()
             channel.removeAll()
         }
@@ -102,8 +112,9 @@ public final class MachineIO: @unchecked Sendable {
     public struct View {
         public var channel: [UInt8]
         public var log: ConsoleLog
-        /// Reboots seen so far (read only).
+        /// Reboots and stop events seen so far (read only).
         public let reboots: Int
+        public let stops: Int
     }
 
     /// Calls `body` now and after every change until it returns a value, the
@@ -112,7 +123,7 @@ public final class MachineIO: @unchecked Sendable {
     public func wait<T>(until deadline: Deadline, what: String, _ body: (inout View) throws -> T?) throws -> T {
         condition.lock(); defer { condition.unlock() }
         while true {
-            var view = View(channel: channel, log: log, reboots: reboots)
+            var view = View(channel: channel, log: log, reboots: reboots, stops: stops)
             let result = try body(&view)
             channel = view.channel
             log.searchFrom = view.log.searchFrom

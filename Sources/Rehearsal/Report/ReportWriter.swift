@@ -43,6 +43,8 @@ public enum ReportWriter {
                 switch s.outcome {
                 case .passed: break
                 case .skipped: x += "      <skipped message=\"an earlier step failed\"/>\n"
+                case .expectedFailure:
+                    x += "      <skipped type=\"expected-failure\" message=\"expected failure (\(esc(s.expectedFailure ?? ""))): \(esc(s.message ?? ""))\"/>\n"
                 case .failed, .infrastructure, .interrupted:
                     let tag = s.outcome == .failed ? "failure" : "error"
                     x += "      <\(tag) type=\"\(s.outcome.rawValue)\" message=\"\(esc(s.message ?? ""))\">\(esc(details(s)))</\(tag)>\n"

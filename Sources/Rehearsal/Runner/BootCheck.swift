@@ -19,8 +19,9 @@ public struct BootCheck: Sendable {
 
     public init() {}
 
-    /// Runs the check; throws a scenario failure naming the failed units and
-    /// carrying their status, or the state systemd never left.
+    /// Runs the check; throws a `CheckFailure` naming the failed units and
+    /// carrying their status and journal, or a scenario failure naming the
+    /// state systemd never left.
     public func run(on machine: Machine, deadline: Deadline) throws {
         guard enabled else { return }
         let limit = Deadline.after(seconds: timeout).earlier(deadline)
@@ -36,7 +37,12 @@ public struct BootCheck: Sendable {
         let failed = try machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
         let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowFailed.contains($0) }
         guard units.isEmpty else {
-            throw MachineError.scenario("after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))")
+            // The evidence: each failed unit's state and its last journal lines.
+            let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
+            let why = try? machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
+                                       deadline: .after(seconds: 30))
+            throw CheckFailure("after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
+                               evidence: why?.stdoutText ?? "")
         }
     }
 }

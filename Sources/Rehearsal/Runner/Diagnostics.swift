@@ -8,7 +8,7 @@ public enum Diagnostics {
     /// Collects into `directory`; returns the files written. Never throws: a
     /// guest too broken to answer leaves the console transcript to speak.
     @discardableResult
-    public static func collect(from machine: Machine, into directory: URL, deadline: Deadline = .after(seconds: 30)) -> [String] {
+    public static func collect(from machine: Machine, into directory: URL, prefix: String = "", deadline: Deadline = .after(seconds: 30)) -> [String] {
         let systemd = (try? machine.run("test -d /run/systemd/system", deadline: deadline))?.status == 0
         var wanted: [(String, String)] = systemd
             ? [("journal.log", "journalctl --no-pager -o short-monotonic -b"),
@@ -25,8 +25,8 @@ public enum Diagnostics {
         }
         for (file, command) in wanted {
             guard let r = try? machine.run(command, deadline: deadline) else { break }
-            let url = directory.appendingPathComponent(file)
-            if (try? Data(r.stdout + r.stderr).write(to: url)) != nil { written.append(file) }
+            let url = directory.appendingPathComponent(prefix + file)
+            if (try? Data(r.stdout + r.stderr).write(to: url)) != nil { written.append(prefix + file) }
         }
         return written
     }

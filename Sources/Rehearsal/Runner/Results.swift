@@ -11,6 +11,8 @@ public enum Outcome: String, Sendable, Codable {
     case interrupted
     /// Not run because an earlier step ended the scenario.
     case skipped
+    /// A step marked `expect_failure` that failed as expected.
+    case expectedFailure = "expected-failure"
 }
 
 /// One step's result, with what the guest returned.
@@ -30,6 +32,8 @@ public struct StepResult: Sendable, Codable {
     public var attempts: Int?
     /// Console lines quoted by the failure (a panic, the tail at a timeout).
     public var console: [String]?
+    /// For an `expect_failure` step: why it is expected to fail.
+    public var expectedFailure: String?
 }
 
 /// One scenario's result.
@@ -46,6 +50,8 @@ public struct ScenarioResult: Sendable, Codable {
     public var image: String?
     public var imageDigest: String?
     public var kernelRelease: String?
+    /// Every boot of the machine: generation, kernel and why it booted.
+    public var boots: [BootRecord] = []
     public var uri: String?
     public var accelerator: String?
     public var runDirectory: String?
@@ -56,7 +62,7 @@ public struct ScenarioResult: Sendable, Codable {
     /// The process exit status for this outcome: 0 pass, 1 fail, 3 infrastructure, 130 interrupted.
     public var exitStatus: Int32 {
         switch outcome {
-        case .passed, .skipped: return 0
+        case .passed, .skipped, .expectedFailure: return 0
         case .failed: return 1
         case .infrastructure: return 3
         case .interrupted: return 130

@@ -19,10 +19,23 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// A scenario checked and ready to run.
+    /// A scenario checked and ready to run: every generation it names
+    /// (`machine:` and `boot:` steps) and its payload are found.
     public struct Prepared: Sendable {
         public var scenario: Scenario
+        /// The recipe of the machine's generation.
         public var recipe: ImageRecipe
+        /// Reference → the recipe that builds it and the generation's name there.
+        public var generations: [String: GenerationReference]
+        public var payloadRecipe: ImageRecipe?
+
+        public var machineGeneration: GenerationReference { generations[scenario.machine.image]! }
+    }
+
+    public struct GenerationReference: Sendable {
+        public var recipe: ImageRecipe
+        /// nil: the recipe's first generation.
+        public var name: String?
     }
 
     public let options: Options
@@ -42,12 +55,28 @@ public final class Runner: @unchecked Sendable {
     public static func prepare(files: [String]) throws -> [Prepared] {
         try files.map { f in
             let s = try ScenarioParser.parse(file: f)
-            do {
-                let recipe = try ImageRecipe.resolve(s.machine.image, searchPaths: ImageRecipe.searchPaths(scenarioFile: f))
-                return Prepared(scenario: s, recipe: recipe)
-            } catch let e as ImageError {
-                throw ScenarioError(file: f, line: s.machine.imageLine, e.description)
+            let paths = ImageRecipe.searchPaths(scenarioFile: f)
+            func find(_ reference: String, line: Int) throws -> GenerationReference {
+                do {
+                    let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: paths)
+                    return GenerationReference(recipe: recipe, name: name)
+                } catch let e as ImageError {
+                    throw ScenarioError(file: f, line: line, e.description)
+                }
             }
+            var generations = [s.machine.image: try find(s.machine.image, line: s.machine.imageLine)]
+            for step in s.steps {
+                if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
+            }
+            var payloadRecipe: ImageRecipe?
+            if case .recipe(let name, _)? = s.machine.payload {
+                do {
+                    payloadRecipe = try ImageRecipe.resolve(name, searchPaths: paths).recipe
+                } catch let e as ImageError {
+                    throw ScenarioError(file: f, line: s.machine.payloadLine, e.description)
+                }
+            }
+            return Prepared(scenario: s, recipe: generations[s.machine.image]!.recipe, generations: generations, payloadRecipe: payloadRecipe)
         }
     }
 
@@ -64,12 +93,44 @@ public final class Runner: @unchecked Sendable {
         return h
     }
 
-    /// Builds (or finds) the image for `recipe`.
-    public func image(_ recipe: ImageRecipe) throws -> BootImage {
+    /// Builds (or finds) a recipe's output.
+    public func build(_ recipe: ImageRecipe) throws -> BuiltRecipe {
         do {
-            return try recipe.image(state: options.state) { [observer] in observer?.imageProgress(recipe.name, $0) }
+            return try recipe.build(state: options.state) { [observer] in observer?.imageProgress(recipe.name, $0) }
         } catch let e as ImageError {
             throw MachineError.infrastructure(e.description)
+        }
+    }
+
+    /// Builds (or finds) a referenced generation.
+    public func generation(_ ref: GenerationReference) throws -> Generation {
+        let built = try build(ref.recipe)
+        guard let g = ref.name.map({ built.generation(named: $0) }) ?? built.generations.first else {
+            throw MachineError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
+        }
+        return g
+    }
+
+    /// The host directory of a scenario's payload, building its recipe if needed.
+    func payloadDirectory(_ p: Prepared) throws -> URL? {
+        switch p.scenario.machine.payload {
+        case nil: return nil
+        case .directory(let path)?: return URL(fileURLWithPath: path)
+        case .recipe(let name, let payload)?:
+            guard let recipe = p.payloadRecipe else { return nil }
+            guard let dir = try build(recipe).payloads[payload] else {
+                throw MachineError.scenario("\(p.scenario.file):\(p.scenario.machine.payloadLine): recipe \(name) builds no payload `\(payload)`")
+            }
+            return dir
+        }
+    }
+
+    /// What `StepExecutor` needs to run a prepared scenario's steps.
+    public func context(for p: Prepared) -> StepExecutor.Context {
+        let generations = p.generations
+        return StepExecutor.Context(bootCheck: p.scenario.bootCheck) { [self] name in
+            guard let ref = generations[name] else { throw MachineError.scenario("generation \(name) was not prepared") }
+            return try generation(ref)
         }
     }
 
@@ -104,9 +165,10 @@ public final class Runner: @unchecked Sendable {
 
         let machine: Machine
         do {
-            machine = try bootMachine(p, runID: runID, directory: dir, deadline: deadline) { image, h in
-                result.imageDigest = image.digest
-                result.kernelRelease = image.kernelRelease
+            machine = try bootMachine(p, runID: runID, directory: dir, deadline: deadline) { g, h in
+                result.image = g.name
+                result.imageDigest = g.digest
+                result.kernelRelease = g.kernelRelease
                 result.uri = h.uri
                 result.accelerator = h.accelerator.rawValue
             }
@@ -119,6 +181,7 @@ public final class Runner: @unchecked Sendable {
             return finish(.infrastructure, "boot: \(error)")
         }
         defer { machine.destroy() }
+        let context = self.context(for: p)
 
         var failure: (index: Int, step: StepResult)?
         for (i, step) in s.steps.enumerated() {
@@ -128,17 +191,18 @@ public final class Runner: @unchecked Sendable {
             }
             observer?.stepStarted(step, index: i, of: s.steps.count)
             let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
-            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline, bootCheck: s.bootCheck)
+            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline, context: context)
             if r.outcome == .failed, deadline.hasPassed, r.message?.hasPrefix("timed out") == true {
                 r.message = (r.message ?? "") + "; the scenario's timeout of \(StepExecutor.format(s.timeout)) s has passed"
             }
             result.steps.append(r)
             observer?.stepFinished(r, index: i, of: s.steps.count)
-            if r.outcome != .passed {
-                failure = (i, r)
-                if r.outcome == .failed { Diagnostics.collect(from: machine, into: dir) }
+            if r.outcome == .failed || r.outcome == .expectedFailure {
+                Diagnostics.collect(from: machine, into: dir, prefix: r.outcome == .expectedFailure ? "step\(i + 1)-" : "")
             }
+            if r.outcome != .passed && r.outcome != .expectedFailure { failure = (i, r) }
         }
+        result.boots = machine.boots
         machine.destroy()
         if let (i, f) = failure {
             return finish(f.outcome, "step \(i + 1) `\(f.name)` (\(s.file):\(f.line)): \(f.message ?? "failed")")
@@ -155,28 +219,30 @@ public final class Runner: @unchecked Sendable {
     /// Builds the image, starts a machine and waits until its shell answers.
     /// On failure nothing is left running. `started` sees the image and hypervisor first.
     public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline,
-                            started: (BootImage, Hypervisor) -> Void = { _, _ in }) throws -> Machine {
+                            started: (Generation, Hypervisor) -> Void = { _, _ in }) throws -> Machine {
         let s = p.scenario
         let machine: Machine
         do {
             // The connection first: a bad URI fails before an image is built.
             let h = try openHypervisor()
-            let image = try self.image(p.recipe)
+            let generation = try self.generation(p.machineGeneration)
+            let payload = try payloadDirectory(p)
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
-            started(image, h)
+            started(generation, h)
             observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
-            machine = try Machine(name: "rehearse-\(runID)", image: image, spec: s.machine, hypervisor: h,
-                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory)
+            machine = try Machine(name: "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
+                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload)
         } catch let e as MachineError {
             throw BootFailure(error: e, console: nil)
         }
         do {
             try machine.waitReady(deadline: deadline)
             try s.bootCheck.run(on: machine, deadline: deadline)
-        } catch let e as MachineError {
+        } catch {
             let tail = machine.io.consoleTail(15)
             machine.destroy()
-            throw BootFailure(error: e, console: tail)
+            if let e = error as? CheckFailure { throw BootFailure(error: .scenario(e.message), console: tail) }
+            throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail)
         }
         observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
         return machine

@@ -5,8 +5,38 @@ import Foundation
 /// Separate from `Runner` so that tests can run steps against one shared,
 /// already-booted machine.
 public enum StepExecutor {
-    /// Runs `step` with `deadline` (already bounded by the scenario's).
-    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline, bootCheck: BootCheck = BootCheck()) -> StepResult {
+    /// What steps need besides the machine: the boot check and a way to find generations.
+    public struct Context: Sendable {
+        public var bootCheck = BootCheck()
+        /// Finds (building if needed) a generation named in a `boot:` step.
+        public var generation: @Sendable (String) throws -> Generation = { name in
+            throw MachineError.scenario("no generation \(name) is known here")
+        }
+        public init(bootCheck: BootCheck = BootCheck(), generation: (@Sendable (String) throws -> Generation)? = nil) {
+            self.bootCheck = bootCheck
+            if let generation { self.generation = generation }
+        }
+    }
+
+    /// Runs `step` with `deadline` (already bounded by the scenario's), and
+    /// judges it, honouring `expect_failure`.
+    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline, context: Context = Context()) -> StepResult {
+        var r = perform(step, on: machine, deadline: deadline, context: context)
+        guard let why = step.expectedFailure else { return r }
+        r.expectedFailure = why
+        switch r.outcome {
+        case .failed:
+            r.outcome = .expectedFailure
+        case .passed:
+            r.outcome = .failed
+            r.message = "passed, but it is marked as expected to fail (\(why))"
+        default: break
+        }
+        return r
+    }
+
+    static func perform(_ step: Step, on machine: Machine, deadline: Deadline, context: Context) -> StepResult {
+        let bootCheck = context.bootCheck
         let clock = Stopwatch()
         var r = StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command,
                            outcome: .passed, seconds: 0)
@@ -51,9 +81,35 @@ public enum StepExecutor {
             case .waitForConsole(let p):
                 let matched = try machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched
+            case .boot(let name):
+                let next: Generation
+                do { next = try context.generation(name) } catch let e as ImageError { throw MachineError.infrastructure(e.description) }
+                let before = machine.generation.name
+                try machine.boot(next, deadline: deadline)
+                r.stdout = "\(before) -> \(next.name) (\(next.shortDigest)), \(next.boot.rawValue) boot\n"
+                try bootCheck.run(on: machine, deadline: deadline)
+            case .checkpoint:
+                let n = try machine.checkpoint(deadline: deadline)
+                r.stdout = "checkpoint \(n): \(machine.generation.name) and its disk as they are now\n"
+            case .rollback:
+                let what = try machine.rollback(deadline: deadline)
+                r.stdout = "rolled back to \(what)\n"
+                try bootCheck.run(on: machine, deadline: deadline)
+            case .booted(let generation, let kernel):
+                let out = try machine.run("uname -r", deadline: deadline)
+                let release = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                let g = machine.generation
+                r.stdout = "generation \(g.name) (\(g.shortDigest)), kernel \(release)\n"
+                var problems: [String] = []
+                if let generation, generation != g.name { problems.append("booted generation is \(g.name), expected \(generation)") }
+                if let kernel, !kernel.matchesWhole(release) { problems.append("running kernel is \(release), expected /\(kernel.source)/") }
+                if !problems.isEmpty { fail(&r, problems.joined(separator: "; ")) }
             }
         } catch let e as MachineError {
             judge(e, step: step, machine: machine, into: &r)
+        } catch let e as CheckFailure {
+            judge(.scenario(e.message), step: step, machine: machine, into: &r)
+            r.stdout = e.evidence
         } catch {
             r.outcome = .infrastructure
             r.message = "\(error)"

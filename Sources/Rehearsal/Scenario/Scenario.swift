@@ -22,14 +22,25 @@ public struct Scenario: Sendable {
 
 /// What to boot.
 public struct MachineSpec: Sendable {
-    /// An image recipe name under `Images/`, or a path.
+    /// A generation name, a recipe name under `Images/`, or a recipe path
+    /// (`machine.generation:` or its older spelling `machine.image:`).
     public var image: String
     /// The line of `image:`, for errors about the image.
     public var imageLine: Int
     public var memoryMiB: Int
     public var cpus: Int
+    /// A host directory to hand to the guest read-only at /mnt/payload.
+    public var payload: PayloadSource?
+    public var payloadLine: Int = 0
 
     public static let defaultMemoryMiB = 256
+}
+
+/// Where a payload comes from: a host directory (relative to the scenario
+/// file), or a directory a recipe builds (`image:RECIPE/NAME`).
+public enum PayloadSource: Sendable, Equatable {
+    case directory(String)
+    case recipe(String, payload: String)
 }
 
 /// One step of a scenario.
@@ -39,6 +50,9 @@ public struct Step: Sendable {
     /// Seconds for this step; nil means the action's default, bounded by the scenario's.
     public var timeout: Double?
     public var action: Action
+    /// Set when the step is known to fail (`expect_failure: WHY`): its failure
+    /// is reported with the reason and the scenario goes on; a pass fails it.
+    public var expectedFailure: String? = nil
 
     public enum Action: Sendable {
         /// Exit status 0 required.
@@ -62,6 +76,14 @@ public struct Step: Sendable {
         case waitForUnit(String)
         /// Wait until something listens on a TCP port in the guest.
         case waitForOpenPort(Int)
+        /// Power off cleanly and boot another generation on the same disk.
+        case boot(String)
+        /// Keep the disk state and generation as they are now.
+        case checkpoint
+        /// Power off and boot the latest checkpoint (or the generation before the last `boot`).
+        case rollback
+        /// Assert what is booted: the generation's name and/or the kernel release (a regex, whole match).
+        case booted(generation: String?, kernel: ConsolePattern?)
     }
 
     /// Default step timeouts in seconds, by kind: commands should be quick;
@@ -70,8 +92,9 @@ public struct Step: Sendable {
         switch action {
         case .succeed, .fail, .run: return 60
         case .waitUntilSucceeds, .waitUntilFails, .waitForConsole: return 120
-        case .reboot, .crash: return 300
-        case .waitForUnit, .waitForOpenPort: return 120
+        case .reboot, .crash, .boot, .rollback: return 300
+        case .waitForUnit, .waitForOpenPort, .checkpoint: return 120
+        case .booted: return 60
         }
     }
 
@@ -79,7 +102,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort: return nil
+        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort, .boot, .checkpoint, .rollback, .booted: return nil
         }
     }
 
@@ -96,6 +119,10 @@ public struct Step: Sendable {
         case .crash: return "crash"
         case .waitForUnit: return "wait_for_unit"
         case .waitForOpenPort: return "wait_for_open_port"
+        case .boot: return "boot"
+        case .checkpoint: return "checkpoint"
+        case .rollback: return "rollback"
+        case .booted: return "booted"
         }
     }
 }
@@ -137,6 +164,13 @@ public struct ConsolePattern: @unchecked Sendable {
     }
 
     public func matches(_ text: String) -> Bool { firstMatch(in: text) != nil }
+
+    /// Whether the pattern matches all of `text`.
+    public func matchesWhole(_ text: String) -> Bool {
+        guard let r = firstMatch(in: text) else { return false }
+        return r == text.startIndex..<text.endIndex || (try? NSRegularExpression(pattern: "^(?:\(source))$"))
+            .map { $0.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil } == true
+    }
 
     /// The range of the first match in `text`, as a String range.
     public func firstMatch(in text: String) -> Range<String.Index>? {

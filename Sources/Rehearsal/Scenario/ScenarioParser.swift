@@ -10,11 +10,13 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
-    static let machineKeys: Set = ["image", "memory", "cpus"]
-    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot", "wait_for_unit", "wait_for_open_port"]
+    static let machineKeys: Set = ["image", "generation", "memory", "cpus", "payload"]
+    static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
+                            "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
-    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash]
-    static let stepKeys: Set = ["name", "timeout", "expect"]
+    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint, "rollback": .rollback]
+    static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure"]
+    static let bootedKeys: Set = ["generation", "kernel"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
 
     public static func parse(file path: String) throws -> Scenario {
@@ -84,14 +86,38 @@ public enum ScenarioParser {
     }
 
     static func parseMachine(_ n: Node, _ r: Reader) throws -> MachineSpec {
-        guard let m = n.mapping else { throw r.error(n, "`machine` is a mapping with at least `image:`") }
+        guard let m = n.mapping else { throw r.error(n, "`machine` is a mapping with at least `generation:`") }
         try r.checkKeys(m, allowed: machineKeys, in: "machine")
-        guard let imageNode = m["image"] else { throw r.error(n, "missing `machine.image`") }
-        let image = try r.string(imageNode, "image")
-        guard !image.isEmpty else { throw r.error(imageNode, "`image` is empty") }
+        if m["image"] != nil, let g = m.keys.first(where: { $0.string == "generation" }) {
+            throw r.error(g, "`machine` names both `image` and `generation` (they mean the same; keep one)")
+        }
+        guard let imageNode = m["generation"] ?? m["image"] else { throw r.error(n, "missing `machine.generation` (or `machine.image`)") }
+        let image = try r.string(imageNode, "generation")
+        guard !image.isEmpty else { throw r.error(imageNode, "`generation` is empty") }
         let memory = try m["memory"].map { try r.int($0, "memory", min: 64, max: 1 << 20) } ?? MachineSpec.defaultMemoryMiB
         let cpus = try m["cpus"].map { try r.int($0, "cpus", min: 1, max: 64) } ?? 1
-        return MachineSpec(image: image, imageLine: imageNode.mark?.line ?? 0, memoryMiB: memory, cpus: cpus)
+        var spec = MachineSpec(image: image, imageLine: imageNode.mark?.line ?? 0, memoryMiB: memory, cpus: cpus)
+        if let p = m["payload"] {
+            let text = try r.string(p, "payload")
+            spec.payloadLine = p.mark?.line ?? 0
+            if text.hasPrefix("image:") {
+                let parts = text.dropFirst("image:".count).split(separator: "/", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                    throw r.error(p, "`payload: image:RECIPE/NAME` names a payload a recipe builds, such as image:debian/repo")
+                }
+                spec.payload = .recipe(parts[0], payload: parts[1])
+            } else {
+                guard !text.isEmpty else { throw r.error(p, "`payload` is empty") }
+                let base = URL(fileURLWithPath: r.file).deletingLastPathComponent()
+                let url = text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)
+                var isDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
+                    throw r.error(p, "the payload \(url.standardizedFileURL.path) is not a directory")
+                }
+                spec.payload = .directory(url.standardizedFileURL.path)
+            }
+        }
+        return spec
     }
 
     static func parseStep(_ n: Node, index: Int, _ r: Reader) throws -> Step {
@@ -105,13 +131,35 @@ public enum ScenarioParser {
         let kinds = m.keys.compactMap(\.string).filter { stepKinds.contains($0) }
         let unknown = m.keys.filter { k in !(k.string.map { stepKinds.contains($0) || stepKeys.contains($0) } ?? false) }
         if let k = unknown.first {
-            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect)")
+            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect, expect_failure)")
         }
         guard kinds.count == 1, let kind = kinds.first, let valueNode = m[kind] else {
             throw r.error(n, kinds.isEmpty ? "step \(index) has no kind (one of \(stepKinds.joined(separator: ", ")))"
                                            : "step \(index) has more than one kind: \(kinds.joined(separator: ", "))")
         }
         if m["expect"] != nil && kind != "run" { throw r.error(m.keys.first { $0.string == "expect" }!, "`expect` belongs to a `run:` step") }
+        let expectedFailure = try m["expect_failure"].map { n -> String in
+            let why = try r.string(n, "expect_failure")
+            guard !why.isEmpty else { throw r.error(n, "`expect_failure` says why the step is expected to fail") }
+            return why
+        }
+        if kind == "booted" {
+            guard let b = valueNode.mapping else { throw r.error(valueNode, "`booted` is a mapping with `generation:` and/or `kernel:`") }
+            try r.checkKeys(b, allowed: bootedKeys, in: "booted")
+            let generation = try b["generation"].map { try r.string($0, "generation") }
+            let kernel = try b["kernel"].map { try r.pattern($0, "kernel") }
+            guard generation != nil || kernel != nil else { throw r.error(valueNode, "`booted` needs `generation:` or `kernel:`") }
+            let what = [generation.map { "generation \($0)" }, kernel.map { "kernel \($0.source)" }].compactMap { $0 }.joined(separator: ", ")
+            let name = try m["name"].map { try r.string($0, "name") } ?? "booted: \(what)"
+            let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
+            return Step(name: name, line: line, timeout: timeout, action: .booted(generation: generation, kernel: kernel), expectedFailure: expectedFailure)
+        }
+        if let bare = bareSteps[kind], let v = valueNode.scalar?.string, ["", "~", "null"].contains(v) {
+            // `- checkpoint:` in mapping form, to give it a name or timeout.
+            let name = try m["name"].map { try r.string($0, "name") } ?? kind
+            let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
+            return Step(name: name, line: line, timeout: timeout, action: bare, expectedFailure: expectedFailure)
+        }
         let value = try r.string(valueNode, kind)
         guard !value.isEmpty else { throw r.error(valueNode, "`\(kind)` is empty") }
         let action: Step.Action
@@ -122,6 +170,9 @@ public enum ScenarioParser {
         case "wait_until_fails": action = .waitUntilFails(value)
         case "wait_for_console": action = .waitForConsole(try r.pattern(valueNode, kind))
         case "reboot": action = .reboot(value)
+        case "boot": action = .boot(value)
+        case "checkpoint", "rollback", "crash":
+            throw r.error(valueNode, "`\(kind)` takes no value: write `- \(kind)`")
         case "wait_for_unit":
             guard value.range(of: #"^[A-Za-z0-9:_.@\\-]+$"#, options: .regularExpression) != nil else {
                 throw r.error(valueNode, "`wait_for_unit` takes a unit name such as nginx.service")
@@ -139,7 +190,7 @@ public enum ScenarioParser {
         }
         let name = try m["name"].map { try r.string($0, "name") } ?? "\(kind): \(value.split(separator: "\n").first.map(String.init) ?? value)"
         let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
-        return Step(name: name, line: line, timeout: timeout, action: action)
+        return Step(name: name, line: line, timeout: timeout, action: action, expectedFailure: expectedFailure)
     }
 
     static func parseExpect(_ n: Node, _ r: Reader) throws -> Expectation {

@@ -1,0 +1,84 @@
+import Foundation
+
+/// A generation: an immutable, bootable system identified by its digest.
+///
+/// It says how it boots (`direct`: kernel, initrd and command line handed to
+/// libvirt; `firmware`: the VM's BIOS boots whatever the disk's bootloader
+/// chooses), which base disk it has, and which generation it was derived
+/// from. Recipes build generations (`Images/NAME/build.sh`); their files are
+/// read-only, and machines boot from copy-on-write overlays of the disk.
+public struct Generation: Sendable, Codable, Equatable {
+    public enum BootMode: String, Sendable, Codable { case direct, firmware }
+
+    public var name: String
+    public var version: String
+    public var boot: BootMode
+    /// Absolute paths, for direct boot.
+    public var kernel: String?
+    public var initrd: String?
+    public var cmdline: String?
+    /// The kernel it boots (for firmware boot: the one installed when it was built).
+    public var kernelRelease: String?
+    /// The base disk (qcow2), if it has one.
+    public var disk: String?
+    /// The generation this one was derived from.
+    public var parent: String?
+    public var description: String?
+    /// SHA-256 over its boot mode, command line, name, version, parent and
+    /// the bytes of its kernel, initrd and disk.
+    public var digest: String
+    /// The recipe that built it and the digest of that build's inputs.
+    public var recipe: String
+    public var recipeDigest: String
+    public var directory: String
+    public var builtAt: Date
+    /// Bytes of its files (a disk shared with another generation counts for both).
+    public var size: Int64
+
+    public var shortDigest: String { String(digest.prefix(12)) }
+}
+
+/// A recipe's output: its generations and its payload directories.
+public struct BuiltRecipe: Sendable {
+    public var recipe: String
+    public var directory: URL
+    public var generations: [Generation]
+    /// Payload name → directory (for `machine.payload: image:RECIPE/NAME`).
+    public var payloads: [String: URL]
+
+    public func generation(named name: String) -> Generation? { generations.first { $0.name == name } }
+}
+
+/// `image.json`, written by a recipe's `build.sh build OUT`.
+struct RecipeManifest: Codable {
+    struct Entry: Codable {
+        var name: String
+        var version: String?
+        var boot: Generation.BootMode?
+        var kernel: String?
+        var initrd: String?
+        /// A file holding the command line.
+        var cmdline: String?
+        var kernelRelease: String?
+        var disk: String?
+        var parent: String?
+        var description: String?
+    }
+    var generations: [Entry]
+    var payloads: [String: String]?
+}
+
+public enum ImageError: Error, CustomStringConvertible {
+    case notFound(String, searched: [String])
+    case invalid(String, String)
+    case buildFailed(String, String)
+
+    public var description: String {
+        switch self {
+        case let .notFound(name, searched):
+            return "no image or generation `\(name)`: no recipe builds it in \(searched.joined(separator: ", "))"
+        case let .invalid(path, why): return "image \(path) is not usable: \(why)"
+        case let .buildFailed(name, why): return "building image `\(name)` failed: \(why)"
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// A machine's writable disk: a chain of qcow2 files over a generation's
+/// read-only base disk. The guest writes only to `active`; each checkpoint
+/// freezes the file that was active and starts a new one on top of it.
+/// Every file in the chain lives in the run directory and is removed by
+/// `remove()`; the base disk is never opened for writing.
+final class DiskChain {
+    let directory: URL
+    private(set) var active: URL
+    /// Frozen files, oldest first (each a checkpoint's disk state).
+    private(set) var frozen: [URL] = []
+    private var counter = 0
+
+    /// A new chain over `base`: one empty overlay.
+    init(base: String, directory: URL) throws {
+        self.directory = directory
+        active = directory.appendingPathComponent("disk-overlay.qcow2")
+        try Self.overlay(active, over: base)
+    }
+
+    /// The next overlay file's name.
+    func nextFile() -> URL {
+        counter += 1
+        return directory.appendingPathComponent("disk-overlay-\(counter).qcow2")
+    }
+
+    /// Records that `next` (made by a live snapshot) is now active and the old active file is frozen.
+    func froze(next: URL) {
+        frozen.append(active)
+        active = next
+    }
+
+    /// Throws away the active file and starts a fresh one over `layer` (a frozen file).
+    func reset(to layer: URL) throws {
+        let next = nextFile()
+        try Self.overlay(next, over: layer.path)
+        try? FileManager.default.removeItem(at: active)
+        active = next
+    }
+
+    /// Removes every file of the chain.
+    func remove() {
+        for f in frozen + [active] { try? FileManager.default.removeItem(at: f) }
+    }
+
+    static func overlay(_ file: URL, over base: String) throws {
+        do {
+            try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", file.path])
+        } catch {
+            throw MachineError.infrastructure("creating a disk overlay failed: \(error)")
+        }
+    }
+}
