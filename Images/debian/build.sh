@@ -8,6 +8,8 @@
 #   debian           direct kernel boot: kernel, initrd and command line handed to libvirt
 #   debian-firmware  firmware boot: the VM's BIOS runs GRUB from the disk, so what the
 #                    guest installs into /boot (a new kernel) is what boots next
+#   debian-demo2     derived from debian: rehearse-demo 2.0 installed
+#   debian-demo3     derived from debian: rehearse-demo 3.0 installed (broken)
 # Both ship the demo service rehearse-demo 1.0 and the older of the two Debian
 # kernels. The payload `repo/` is a local APT repository holding rehearse-demo
 # 1.0, 2.0 and 3.0 and the newer kernel (bookworm-security); scenarios attach it
@@ -21,6 +23,7 @@ cache=${REHEARSE_DOWNLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rehearse/debs}
 suite=bookworm
 packages=(systemd systemd-sysv udev dbus initramfs-tools zstd procps iproute2 kmod grub-pc-bin grub2-common)
 size_mib=2048
+fs_uuid=5e4a1c2e-0d1b-4c6e-9a57-726568656172
 cmdline="console=ttyS0,115200 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check mitigations=off"
 
 step() { echo "==> $*"; }
@@ -107,6 +110,22 @@ menuentry 'Debian GNU/Linux' {
 CFG
 }
 
+# A partitioned disk from a tree: GRUB in the MBR gap, one ext4 partition.
+# The filesystem's UUID and times are fixed, so that the same tree
+# gives the same bytes (and a derived tree differs only where it differs).
+disk_from_tree() {
+  local root=$1 disk=$2 part="$work/part.raw"
+  rm -f "$part" "$disk"
+  E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -L rehearse-root -U "$fs_uuid" \
+    -d "$root" "$part" "$((size_mib - 1))M" >/dev/null
+  truncate -s "${size_mib}M" "$disk"
+  echo 'start=2048, type=83, bootable' | sfdisk -q "$disk"
+  dd if="$part" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
+  dd if="$root/usr/lib/grub/i386-pc/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none
+  dd if="$work/disk.core" of="$disk" bs=512 seek=1 conv=notrunc status=none
+  rm -f "$part"
+}
+
 build() {
   local out=$1
   mkdir -p "$out"; out=$(cd "$out" && pwd)
@@ -130,14 +149,21 @@ build() {
   step "install GRUB for BIOS boot"
   grub_install "$work/root" "$work/disk" "$rel"
   step "make the ext4 root from the tree and a partitioned ${size_mib} MiB disk"
-  mkfs.ext4 -q -L rehearse-root -d "$work/root" "$work/part.raw" "$((size_mib - 1))M" >/dev/null
-  truncate -s "${size_mib}M" "$work/disk.raw"
-  echo 'start=2048, type=83, bootable' | sfdisk -q "$work/disk.raw"
-  dd if="$work/part.raw" of="$work/disk.raw" bs=1M seek=1 conv=notrunc,sparse status=none
-  dd if="$work/root/usr/lib/grub/i386-pc/boot.img" of="$work/disk.raw" bs=440 count=1 conv=notrunc status=none
-  dd if="$work/disk.core" of="$work/disk.raw" bs=512 seek=1 conv=notrunc status=none
+  disk_from_tree "$work/root" "$work/disk.raw"
   step "convert the disk to qcow2"
   qemu-img convert -O qcow2 "$work/disk.raw" "$out/disk.qcow2"
+  # Generations derived from `debian`: the same tree with another demo version
+  # installed. Each is a whole disk: mkfs.ext4 -d lays the tree out anew, so
+  # an overlay of the parent's disk would differ in almost every cluster.
+  for v in 2.0 3.0; do
+    step "derive debian-demo${v%.0} (rehearse-demo $v) as an overlay of debian's disk"
+    cp "$out/repo/rehearse-demo_${v}_all.deb" "$work/root/tmp/demo.deb"
+    chroot "$work/root" dpkg -i /tmp/demo.deb >/dev/null
+    rm -f "$work/root/tmp/demo.deb"
+    disk_from_tree "$work/root" "$work/derived.raw"
+    qemu-img convert -O qcow2 "$work/derived.raw" "$out/disk-demo${v%.0}.qcow2"
+    rm -f "$work/derived.raw"
+  done
   echo "root=LABEL=rehearse-root rw $cmdline" > "$out/cmdline"
   cat > "$out/image.json" <<JSON
 {"generations": [
@@ -146,7 +172,13 @@ build() {
    "description": "Debian 12 with systemd and rehearse-demo 1.0, direct kernel boot"},
   {"name": "debian-firmware", "version": "12 (demo 1.0, kernel $rel)", "boot": "firmware",
    "kernelRelease": "$rel", "disk": "disk.qcow2", "parent": "debian",
-   "description": "the same disk booted by the BIOS through GRUB"}
+   "description": "the same disk booted by the BIOS through GRUB"},
+  {"name": "debian-demo2", "version": "12 (demo 2.0, kernel $rel)", "boot": "direct",
+   "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-demo2.qcow2",
+   "parent": "debian", "description": "debian with rehearse-demo 2.0 (good: new greeting, metrics port 8081)"},
+  {"name": "debian-demo3", "version": "12 (demo 3.0, kernel $rel)", "boot": "direct",
+   "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-demo3.qcow2",
+   "parent": "debian", "description": "debian with rehearse-demo 3.0 (broken: its unit fails to start)"}
  ],
  "payloads": {"repo": "repo"}}
 JSON
@@ -155,7 +187,7 @@ JSON
 
 case "${1:-}" in
   inputs) inputs ;;
-  generations) echo debian; echo debian-firmware ;;
+  generations) printf '%s\n' debian debian-firmware debian-demo2 debian-demo3 ;;
   build) build "${2:?usage: build.sh build OUT}" ;;
   *) echo "usage: build.sh inputs | generations | build OUT" >&2; exit 2 ;;
 esac

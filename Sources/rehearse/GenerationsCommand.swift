@@ -67,12 +67,7 @@ struct GenerationsCommand: ParsableCommand {
         }
     }
 
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
-        return e
-    }()
+    static var encoder: JSONEncoder { JSONCoding.encoder }
 
     static func size(_ bytes: Int64) -> String {
         bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))

@@ -133,4 +133,24 @@ import Testing
         #expect(!TestGuest.qemuPIDs(domain: shared.name).isEmpty)
         #expect(try TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
     }
+
+    @Test func generationsListsAndShowsWhatWasBuilt() throws {
+        // Build (or find) the debian recipe the way a user would.
+        let built = try Self.start(["image", "build", "debian"])
+        #expect(built.wait(600) == 0, "\(built.err)")
+        #expect(built.out.contains("generation debian-firmware"), "\(built.out)")
+        let list = try Self.start(["generations"])
+        #expect(list.wait(60) == 0)
+        let firmware = try #require(list.out.split(separator: "\n").first { $0.hasPrefix("debian-firmware ") }, "\(list.out)")
+        #expect(firmware.contains("firmware") && firmware.contains(" debian "), "the parent is listed: \(firmware)")
+        let show = try Self.start(["generations", "show", "debian-firmware", "--json"])
+        #expect(show.wait(60) == 0)
+        let g = try JSONCoding.decoder.decode(Generation.self, from: Data(show.out.utf8))
+        #expect(g.name == "debian-firmware" && g.boot == .firmware && g.parent == "debian" && g.kernel == nil)
+        #expect(g.digest.count == 64 && firmware.contains(g.shortDigest))
+        let missing = try Self.start(["generations", "show", "no-such-generation"])
+        #expect(missing.wait(60) == 2)
+        #expect(missing.err.split(separator: "\n").count == 1 && missing.err.contains("no-such-generation"))
+    }
 }
+

@@ -111,7 +111,7 @@ import Testing
         #expect {
             _ = try Runner.prepare(files: [f.path])
         } throws: { e in
-            (e as? ScenarioError)?.description.hasPrefix("\(f.path):3: no image `no-such-image-anywhere`") == true
+            (e as? ScenarioError)?.description.hasPrefix("\(f.path):3: no image or generation `no-such-image-anywhere`") == true
         }
     }
 

@@ -16,6 +16,8 @@ public final class ShellSession: @unchecked Sendable {
     private var crlf = false
     /// Set when a command could not be stopped: the channel can't be trusted.
     private var broken: String?
+    /// Whether the protocol loop answered since the last `connect` began.
+    private var connected = false
     private var rng = SystemRandomNumberGenerator()
 
     init(io: MachineIO, send: @escaping @Sendable ([UInt8], () -> Bool) throws -> Int) {
@@ -54,10 +56,15 @@ public final class ShellSession: @unchecked Sendable {
     /// bootstrap is re-sent until a frame comes back.
     public func connect(deadline: Deadline) throws {
         lock.lock(); defer { lock.unlock() }
+        // A new connection (usually a new boot) starts clean: whatever broke
+        // the last one is gone, and until this one answers there is no shell.
+        connected = false
+        broken = nil
         try probe(deadline: deadline, what: "waiting for the guest's shell", kind: "R") { a, b in
             ShellProtocol.probe(a, b)
         }
         try enterProtocolMode(deadline: deadline)
+        connected = true
     }
 
     /// Types the bootstrap line and probes with real frames until the
@@ -122,6 +129,7 @@ public final class ShellSession: @unchecked Sendable {
     public func run(_ command: String, deadline: Deadline) throws -> CommandResult {
         lock.lock(); defer { lock.unlock() }
         if let broken { throw MachineError.infrastructure(broken) }
+        guard connected else { throw MachineError.scenario("the guest's shell is not answering (it did not come back after the last boot)") }
         let (a, b, m) = numbers()
         do {
             try write(try ShellProtocol.invocation(command, a, b), deadline: deadline)

@@ -102,15 +102,6 @@ public enum GenerationStore {
         var payloads: [String: String]
     }
 
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.dateEncodingStrategy = .iso8601
-        return e
-    }()
-    static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        return d
-    }()
+    static var encoder: JSONEncoder { JSONCoding.encoder }
+    static var decoder: JSONDecoder { JSONCoding.decoder }
 }

@@ -4,10 +4,7 @@ import Foundation
 /// `<testcase>` per step, which CI servers ingest).
 public enum ReportWriter {
     public static func json(_ results: [ScenarioResult]) throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.dateEncodingStrategy = .iso8601
-        return try e.encode(RunReport(scenarios: results))
+        try JSONCoding.encoder.encode(RunReport(scenarios: results))
     }
 
     struct RunReport: Codable {

@@ -36,6 +36,10 @@ public final class Runner: @unchecked Sendable {
         public var recipe: ImageRecipe
         /// nil: the recipe's first generation.
         public var name: String?
+        public init(recipe: ImageRecipe, name: String?) {
+            self.recipe = recipe
+            self.name = name
+        }
     }
 
     public let options: Options
