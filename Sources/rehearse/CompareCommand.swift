@@ -21,6 +21,7 @@ struct CompareCommand: ParsableCommand {
     @Argument(help: "The new generation.") var new: String
     @Option(help: "A scenario whose steps run on both (its machine settings and payload are used).") var scenario: String?
     @Option(help: "Boots per generation for the boot-time comparison (min and median are shown).") var boots: Int = 1
+    @Flag(help: "Boot the generations one after the other instead of at the same time.") var sequential = false
     @Option(help: "Write the full comparison as JSON.") var json: String?
     @Option(help: "Write a self-contained HTML report.") var html: String?
     @OptionGroup var connection: ConnectionOptions
@@ -46,10 +47,10 @@ struct CompareCommand: ParsableCommand {
         }
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel), observer: reporter)
         Interruption.shared.install()
-        terminal.line("comparing \(old) and \(new): booting both" + (boots > 1 ? " \(boots) times each" : ""))
+        terminal.line("comparing \(old) and \(new): booting both" + (sequential ? ", one after the other" : " at once") + (boots > 1 ? ", \(boots) times each" : ""))
         let comparison: Comparison
         do {
-            comparison = try CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots))
+            comparison = try CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential))
         } catch let e as MachineError {
             terminal.finishLine()
             if case .interrupted = e { fail(e.description, status: 130) }
@@ -100,7 +101,7 @@ enum CompareSummary {
         out.append(String(repeating: "─", count: width))
         let regressions = c.regressions
         if regressions.isEmpty {
-            out.append("no regressions")
+            out.append(c.hasDifferences ? "no regressions" : "no regressions, and no differences")
         } else {
             out.append("REGRESSIONS (\(regressions.count))")
             for r in regressions { out.append("  ✗ " + String(r.prefix(width - 4))) }

@@ -92,11 +92,15 @@ import Testing
         let fw = try TestGuest.runner.generation(try #require(p.generations["debian-firmware"]))
         #expect(r.boots[1].digest == fw.digest)
     }
+}
 
+/// Kernel upgrades, which take minutes under TCG: a suite of their own, so
+/// that it runs beside the other upgrade tests.
+@Suite(.serialized) struct KernelUpgradeTests {
     /// Firmware boot makes a kernel upgrade real: what the guest installs
     /// into /boot (and update-grub picks) is what boots next.
     @Test func theKernelUpgradeBootsTheNewKernel() throws {
-        let p = try Self.shipped("kernel-upgrade.yaml")
+        let p = try UpgradeTests.shipped("kernel-upgrade.yaml")
         let r = TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.boots.count == 2 && r.boots.allSatisfy { $0.generation == "debian-firmware" })
@@ -105,7 +109,7 @@ import Testing
     }
 
     @Test func aPowerCutInTheMiddleOfAnUpgradeIsRecovered() throws {
-        let p = try Self.shipped("power-cut.yaml")
+        let p = try UpgradeTests.shipped("power-cut.yaml")
         let r = TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.boots.map(\.cause) == ["power on", "power cut"])

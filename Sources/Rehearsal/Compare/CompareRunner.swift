@@ -10,11 +10,15 @@ public struct CompareRunner: Sendable {
         public var scenario: Runner.Prepared?
         /// Boots per side for the boot-time comparison (the first one is also probed).
         public var boots: Int = 1
-        public init(old: Runner.GenerationReference, new: Runner.GenerationReference, scenario: Runner.Prepared? = nil, boots: Int = 1) {
+        /// Boot one side after the other instead of both at once (for hosts short of memory or cores).
+        public var sequential = false
+        public init(old: Runner.GenerationReference, new: Runner.GenerationReference, scenario: Runner.Prepared? = nil,
+                    boots: Int = 1, sequential: Bool = false) {
             self.old = old
             self.new = new
             self.scenario = scenario
             self.boots = boots
+            self.sequential = sequential
         }
     }
 
@@ -37,11 +41,12 @@ public struct CompareRunner: Sendable {
         for (i, g) in [gOld, gNew].enumerated() {
             let box = boxes[i]
             let label = i == 0 ? "old" : "new"
-            group.enter()
-            Thread.detachNewThread { [runner] in
+            let work: @Sendable () -> Void = { [runner] in
                 box.result = Result { try Self.side(g, label: label, options: o, runner: runner, deadline: .after(seconds: timeout)) }
-                group.leave()
             }
+            if o.sequential { work(); continue }
+            group.enter()
+            Thread.detachNewThread { work(); group.leave() }
         }
         group.wait()
         let old = try boxes[0].result.get(), new = try boxes[1].result.get()

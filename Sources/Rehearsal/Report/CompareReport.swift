@@ -16,7 +16,7 @@ public enum CompareReport {
         table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
         th{background:#f4f4f6}code,pre{font-family:ui-monospace,monospace;font-size:12px}
         pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em}
-        .ids{display:grid;grid-template-columns:1fr 1fr;gap:1em}.id{border:1px solid #ddd;padding:.6em;border-radius:6px}
+        .ids{display:grid;grid-template-columns:1fr 1fr;gap:1em;margin-bottom:1em}.id{border:1px solid #ddd;padding:.6em;border-radius:6px}
         .regressions{border:2px solid #c62828;background:#fdecea;padding:.6em 1em;border-radius:6px}
         .ok{border:2px solid #2e7d32;background:#edf7ed;padding:.6em 1em;border-radius:6px}
         .regression,.newly-failing,.removed,.downgraded,.closed{color:#b71c1c}.fix,.upgraded,.added,.opened,.newly-active{color:#1b5e20}

@@ -123,51 +123,54 @@ public enum StepExecutor {
     static func waitForUnit(_ unit: String, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
         let q = ShellProtocol.shellQuote(unit)
         let probe = "command -v systemctl >/dev/null || { echo 'no systemctl in the guest' >&2; exit 2; }; systemctl show -p ActiveState --value \(q)"
-        var pause = 0.1
-        var attempts = 0
         var last = ""
-        while true {
-            attempts += 1
-            r.attempts = attempts
+        try poll(on: machine, deadline: deadline, into: &r) { _, r in
             let out = try machine.run(probe, deadline: deadline)
             guard out.status == 0 else {
                 record(out, into: &r)
                 throw MachineError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             last = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-            if last == "active" { r.stdout = "\(unit) is active\n"; return }
+            if last == "active" { r.stdout = "\(unit) is active\n"; return true }
             if last == "failed" {
                 let why = try machine.run("systemctl status --no-pager --lines=0 \(q); journalctl --no-pager -o short-monotonic -n 20 -u \(q)", deadline: .after(seconds: 30))
                 record(why, into: &r)
                 throw MachineError.scenario("\(unit) failed")
             }
-            if deadline.remaining < pause {
-                throw MachineError.timeout("timed out after \(attempts) attempts: \(unit) is still \(last.isEmpty ? "unknown" : last)")
-            }
-            do {
-                _ = try machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
-            } catch MachineError.timeout {}
-            pause = min(pause * 2, 1)
+            return false
+        } timedOut: { attempts in
+            "timed out after \(attempts) attempts: \(unit) is still \(last.isEmpty ? "unknown" : last)"
         }
     }
 
-    /// Runs `command` until its status is (non-)zero, pausing between tries
-    /// from 0.1 s up to 1 s; each try may use the rest of the deadline.
+    /// Runs `command` until its status is (non-)zero; each try may use the rest of the deadline.
     static func retry(_ command: String, wantZero: Bool, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
-        var pause = 0.1
-        var attempts = 0
-        while true {
-            attempts += 1
-            r.attempts = attempts
+        var status: Int32 = 0
+        try poll(on: machine, deadline: deadline, into: &r) { attempts, r in
             let out: CommandResult
             do { out = try machine.run(command, deadline: deadline) } catch MachineError.timeout {
                 throw MachineError.timeout("timed out after \(attempts) attempts of `\(command)`")
             }
             record(out, into: &r)
-            if (out.status == 0) == wantZero { return }
-            if deadline.remaining < pause {
-                throw MachineError.timeout("timed out after \(attempts) attempts: `\(command)` still exits with status \(out.status)")
-            }
+            status = out.status
+            return (out.status == 0) == wantZero
+        } timedOut: { attempts in
+            "timed out after \(attempts) attempts: `\(command)` still exits with status \(status)"
+        }
+    }
+
+    /// Calls `attempt` until it returns true, pausing from 0.1 s, doubling up
+    /// to 1 s, between tries; counts the tries in `r.attempts`. When the next
+    /// pause would pass the deadline, fails with `timedOut(attempts)`.
+    static func poll(on machine: Machine, deadline: Deadline, into r: inout StepResult,
+                     _ attempt: (Int, inout StepResult) throws -> Bool, timedOut: (Int) -> String) throws {
+        var pause = 0.1
+        var attempts = 0
+        while true {
+            attempts += 1
+            r.attempts = attempts
+            if try attempt(attempts, &r) { return }
+            if deadline.remaining < pause { throw MachineError.timeout(timedOut(attempts)) }
             do {
                 _ = try machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
             } catch MachineError.timeout {}

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import Rehearsal
+
+/// Real comparisons of two Debian generations booted side by side, and the
+/// HTML report as headless Chromium renders it.
+@Suite(.serialized) struct CompareRunTests {
+    static func options(_ old: String, _ new: String) throws -> CompareRunner.Options {
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let scenario = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/compare-demo.yaml").path])[0]
+        let paths = ImageRecipe.searchPaths(scenarioFile: scenario.scenario.file)
+        let refs = try [old, new].map { n in
+            let (recipe, g) = try ImageRecipe.resolve(n, searchPaths: paths)
+            return Runner.GenerationReference(recipe: recipe, name: g)
+        }
+        return CompareRunner.Options(old: refs[0], new: refs[1], scenario: scenario)
+    }
+
+    @Test func aGoodUpgradeShowsThePackageChangeAndNoRegression() throws {
+        let c = try CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo2"))
+        #expect(c.regressions.isEmpty, "\(c.regressions)")
+        #expect(c.packages == [Comparison.PackageChange(manager: "dpkg", name: "rehearse-demo", old: "1.0", new: "2.0", kind: .upgraded)])
+        #expect(c.portsOpened == ["tcp 127.0.0.1:8081 rehearse-demo"], "\(c.portsOpened)")
+        #expect(c.portsClosed.isEmpty && c.etc.isEmpty, "\(c.portsClosed) \(c.etc)")
+        #expect(c.assertions.allSatisfy { $0.kind == .passes })
+        #expect(c.old.snapshot.bootPhases["kernel"] != nil, "systemd's boot phases are read")
+    }
+
+    @Test func aBrokenUpgradeIsARegressionAndTheReportShowsIt() throws {
+        let c = try CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo3"))
+        #expect(c.regressions.count == 2, "\(c.regressions)")
+        #expect(c.assertions.first?.kind == .regression)
+        #expect(c.units.first?.name == "rehearse-demo.service" && c.units.first?.kind == .newlyFailing)
+        // The two machines booted at the same time: the whole compare is much shorter than two boots in a row.
+        #expect(c.seconds < c.old.bootSeconds[0] + c.new.bootSeconds[0] + c.old.snapshot.probeSeconds + c.new.snapshot.probeSeconds + 20)
+
+        let dir = URL(fileURLWithPath: try #require(c.new.runDirectory))
+        let page = dir.appendingPathComponent("compare.html")
+        try CompareReport.html(c).write(to: page, atomically: true, encoding: .utf8)
+        let chromium = try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "Debian's chromium package is needed (scripts/setup.sh installs it)")
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("rehearse-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        let base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)"]
+        // With JavaScript, as people see it: the regression at the top, the package change in its table.
+        let dom = try HostCommand.run(base + ["--dump-dom", page.absoluteString])
+        let regressions = try #require(dom.range(of: "id=\"regressions\""), "\(dom.prefix(400))")
+        #expect(dom[regressions.lowerBound...].contains("unit rehearse-demo.service fails on new"))
+        #expect(dom.contains("<td>rehearse-demo</td><td>1.0</td><td>3.0</td>"))
+        #expect(dom.contains("class=\"js\""), "the script ran")
+        // Without JavaScript: the same page with its one script removed (what a browser with
+        // scripts off runs) renders the same content, with no filter boxes.
+        let source = try String(contentsOf: page, encoding: .utf8)
+        let scriptStart = try #require(source.range(of: "<script>")), scriptEnd = try #require(source.range(of: "</script>"))
+        let noScript = dir.appendingPathComponent("compare-no-javascript.html")
+        try source.replacingCharacters(in: scriptStart.lowerBound..<scriptEnd.upperBound, with: "").write(to: noScript, atomically: true, encoding: .utf8)
+        let plain = try HostCommand.run(base + ["--dump-dom", noScript.absoluteString])
+        #expect(plain.contains("unit rehearse-demo.service fails on new") && plain.contains("<td>rehearse-demo</td><td>1.0</td><td>3.0</td>"))
+        #expect(!plain.contains("class=\"js\""))
+        _ = try HostCommand.run(base + ["--screenshot=\(dir.path)/compare-no-javascript.png", "--window-size=1200,1600", noScript.absoluteString])
+        let shot = dir.appendingPathComponent("compare.png")
+        _ = try HostCommand.run(base + ["--screenshot=\(shot.path)", "--window-size=1200,1600", page.absoluteString])
+        let png = try Data(contentsOf: shot)
+        #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+}
