@@ -16,6 +16,18 @@ import Testing
         return CompareRunner.Options(old: refs[0], new: refs[1], scenario: scenario)
     }
 
+    @Test func aGenerationComparedWithItselfHasNoDifferences() throws {
+        var o = try Self.options("debian", "debian")
+        o.scenario = nil
+        o.boots = 2
+        let c = try CompareRunner(runner: TestGuest.runner).compare(o)
+        #expect(!c.hasDifferences, "packages \(c.packages), units \(c.units), ports +\(c.portsOpened) -\(c.portsClosed), etc \(c.etc)")
+        #expect(c.old.snapshot.packages["dpkg"]?.count ?? 0 > 100, "the probes saw the system")
+        #expect(c.old.snapshot.etc.count > 100 && c.old.snapshot.units.count > 50)
+        #expect(c.old.bootSeconds.count == 2 && c.new.bootSeconds.count == 2)
+        #expect(c.bootTime.noise >= 0 && c.bootTime.oldMin <= c.bootTime.oldMedian)
+    }
+
     @Test func aGoodUpgradeShowsThePackageChangeAndNoRegression() throws {
         let c = try CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo2"))
         #expect(c.regressions.isEmpty, "\(c.regressions)")
