@@ -12,7 +12,7 @@ struct Rehearse: ParsableCommand {
         Exit status: 0 every scenario passed, 1 a scenario failed, 2 bad usage or a bad \
         scenario or image, 3 infrastructure failure (libvirt, QEMU, the host), 130 interrupted.
         """,
-        subcommands: [RunCommand.self, CompareCommand.self, GenerationsCommand.self, ImageCommand.self, CleanCommand.self]
+        subcommands: [RunCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, ImageCommand.self, CleanCommand.self]
     )
 
     /// Like ArgumentParser's, but bad usage exits with 2 as documented.

@@ -56,9 +56,12 @@ public final class Runner: @unchecked Sendable {
 
     /// Parses every file and finds every image before anything boots.
     /// Throws the first `ScenarioError` (one line, naming file and line).
-    public static func prepare(files: [String]) throws -> [Prepared] {
+    /// With `generation`, that generation (a gate's candidate) takes the
+    /// place of the one each scenario's `machine:` names.
+    public static func prepare(files: [String], generation: String? = nil) throws -> [Prepared] {
         try files.map { f in
-            let s = try ScenarioParser.parse(file: f)
+            var s = try ScenarioParser.parse(file: f)
+            if let generation { s.machine.image = generation }
             let paths = ImageRecipe.searchPaths(scenarioFile: f)
             func find(_ reference: String, line: Int) throws -> GenerationReference {
                 do {

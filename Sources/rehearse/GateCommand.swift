@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Rehearsal
+
+/// `rehearse gate`: rehearse a candidate, and run the upgrade on the host only if every scenario passed.
+struct GateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "Rehearse scenarios on a candidate; run COMMAND on the host only if all of them pass.",
+        discussion: """
+        The candidate takes the place of the generation each scenario's `machine:` names. COMMAND \
+        is run as an argument vector (never through a shell) with your terminal. Every decision \
+        is appended to <state>/gate-history.jsonl. Exit status: COMMAND's own when it ran; 0 with \
+        --dry-run when it would have run; 1 when the gate refused; 2 bad usage; 3 no verdict \
+        (infrastructure failure); 130 interrupted.
+
+        Examples:
+          rehearse gate --candidate ./result --scenario Scenarios/smoke.yaml -- nixos-rebuild switch
+          rehearse gate --candidate fcos-next --scenario Scenarios/upgrade.yaml -- rpm-ostree upgrade
+          rehearse gate --candidate debian-next --scenario Scenarios/upgrade-app.yaml -- apt-get dist-upgrade -y
+        """
+    )
+
+    @Option(help: "The candidate generation (a name from `rehearse generations`, or a recipe).") var candidate: String?
+    @Option(name: .customLong("scenario"), help: "A scenario to rehearse (repeat for more).") var scenarios: [String] = []
+    @Flag(help: "Decide, record the decision, but never run COMMAND.") var dryRun = false
+    @Flag(help: "Print the history of gate decisions and exit.") var history = false
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(parsing: .postTerminator, help: "The host command to run if every scenario passes (after --).") var command: [String] = []
+
+    func validate() throws {
+        if history { return }
+        guard candidate != nil else { throw ValidationError("--candidate is required") }
+        guard !scenarios.isEmpty else { throw ValidationError("at least one --scenario is required") }
+        guard !command.isEmpty else { throw ValidationError("the command to gate follows `--`, e.g. -- apt-get dist-upgrade") }
+    }
+
+    func run() throws {
+        let state = StateDirectory.fromEnvironment()
+        let log = GateHistory(state: state)
+        if history {
+            GateHistoryTable.print(log.records())
+            return
+        }
+        let candidate = self.candidate!
+        let prepared: [Runner.Prepared]
+        do {
+            prepared = try Runner.prepare(files: scenarios, generation: candidate)
+        } catch {
+            fail("\(error)", status: 2)
+        }
+        Interruption.shared.install()
+        let terminal = Terminal()
+        let reporter = TerminalReporter(terminal: terminal)
+        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, state: state), observer: reporter)
+        var results: [ScenarioResult] = []
+        for p in prepared {
+            if Interruption.shared.isRequested { break }
+            results.append(runner.run(p))
+        }
+        reporter.summary(results)
+        let decision = GateRecord.decide(results, dryRun: dryRun)
+        var record = GateRecord(candidate: candidate, results: results, decision: decision, command: command)
+        let shown = GateHistoryTable.display(command)
+        var status: Int32
+        switch decision {
+        case .ran:
+            terminal.line("gate: every scenario passed on \(candidate); running: \(shown)")
+            do {
+                status = try HostProgram.run(command)
+            } catch {
+                FileHandle.standardError.write(Data("rehearse: \(error)\n".utf8))
+                status = 127
+            }
+            record.commandStatus = status
+        case .wouldRun:
+            terminal.line("gate: every scenario passed on \(candidate); would run (dry run): \(shown)")
+            status = 0
+        case .refused:
+            terminal.line("gate: refused: not every scenario passed on \(candidate); not running: \(shown)")
+            status = 1
+        case .noVerdict:
+            terminal.line("gate: no verdict (the rehearsal itself failed); not running: \(shown)")
+            status = results.contains { $0.outcome == .interrupted } ? 130 : 3
+        }
+        do { try log.append(record) } catch {
+            FileHandle.standardError.write(Data("rehearse: could not record the decision in \(log.file.path): \(error)\n".utf8))
+        }
+        throw ExitCode(status)
+    }
+}
+
+/// `rehearse gate --history` as a table.
+enum GateHistoryTable {
+    /// The argument vector as a shell would need it typed (quoted only where needed).
+    static func display(_ argv: [String]) -> String {
+        argv.map { a in a.isEmpty || a.contains(where: { !($0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0)) }) ? ShellProtocol.shellQuote(a) : a }
+            .joined(separator: " ")
+    }
+
+    static func print(_ records: [GateRecord]) {
+        guard !records.isEmpty else { Swift.print("no gate decisions yet"); return }
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        let rows = [["TIME (UTC)", "CANDIDATE", "DIGEST", "SCENARIOS", "DECISION", "STATUS", "COMMAND"]] + records.map { r in
+            [f.string(from: r.time), r.candidate, String((r.candidateDigest ?? "-").prefix(12)),
+             "\(r.scenarios.filter { $0.outcome == .passed }.count)/\(r.scenarios.count) passed",
+             r.decision.rawValue, r.commandStatus.map(String.init) ?? "-", display(r.command)]
+        }
+        let widths = (0..<rows[0].count - 1).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for r in rows {
+            Swift.print((zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) } + [r.last!]).joined(separator: "  "))
+        }
+    }
+}
