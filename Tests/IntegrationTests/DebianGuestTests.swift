@@ -30,7 +30,7 @@ import Testing
             timeout: 120
           - succeed: "true"
         """, name: "debian")
-        let image = try TestGuest.runner.generation(p.machineGeneration)
+        let image = try TestGuest.runner.generation(try #require(p.machineGeneration))
         let base = try #require(image.disk)
         let before = try TestGuest.fingerprint([base])
         let r = TestGuest.runner.run(p)

@@ -7,7 +7,7 @@ import Testing
     @Test func theSmokeScenarioPassesAndLeavesNothingRunning() throws {
         setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
         let p = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path])[0]
-        let image = try TestGuest.runner.generation(p.machineGeneration)
+        let image = try TestGuest.runner.generation(try #require(p.machineGeneration))
         let files = [try #require(image.kernel), try #require(image.initrd)]
         let before = try TestGuest.fingerprint(files)
         let r = TestGuest.runner.run(p)

@@ -12,7 +12,7 @@ import Testing
 
     @Test func theAppUpgradePassesAndLeavesTheBaseDiskAlone() throws {
         let p = try Self.shipped("upgrade-app.yaml")
-        let g = try TestGuest.runner.generation(p.machineGeneration)
+        let g = try TestGuest.runner.generation(try #require(p.machineGeneration))
         let base = try #require(g.disk)
         let before = try TestGuest.fingerprint([base])
         let r = TestGuest.runner.run(p)

@@ -19,8 +19,10 @@ public struct Generation: Sendable, Codable, Equatable {
     public var cmdline: String?
     /// The kernel it boots (for firmware boot: the one installed when it was built).
     public var kernelRelease: String?
-    /// The base disk (qcow2), if it has one.
+    /// The base disk, if it has one.
     public var disk: String?
+    /// Its format: qcow2 (nil) or raw.
+    public var diskFormat: String?
     /// The generation this one was derived from.
     public var parent: String?
     public var description: String?
@@ -36,6 +38,35 @@ public struct Generation: Sendable, Codable, Equatable {
     public var size: Int64
 
     public var shortDigest: String { String(digest.prefix(12)) }
+
+    /// Any disk image with its own bootloader, booted by firmware: a
+    /// generation of its own, identified by the SHA-256 of its bytes.
+    public static func diskImage(_ path: String, format: String? = nil) throws -> Generation {
+        let format = try format ?? detectFormat(path)
+        guard format == "qcow2" || format == "raw" else {
+            throw MachineError.scenario("\(path): a disk image must be qcow2 or raw, not \(format)")
+        }
+        let sum: String
+        do { sum = String(try HostCommand.run(["sha256sum", path]).prefix(64)) } catch {
+            throw MachineError.infrastructure("cannot read the disk image \(path): \(error)")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
+        let identity = "disk image\nformat \(format)\ndisk \(sum)\n"
+        return Generation(name: URL(fileURLWithPath: path).lastPathComponent, version: "disk image (\(format))", boot: .firmware,
+                          disk: path, diskFormat: format == "qcow2" ? nil : format, description: "the disk image \(path)",
+                          digest: SHA256.hex(Data(identity.utf8)), recipe: "-", recipeDigest: sum, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                          builtAt: (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date(), size: size)
+    }
+
+    /// `qemu-img info`'s idea of the format (never trusting a raw guess for a qcow2).
+    static func detectFormat(_ path: String) throws -> String {
+        let out: String
+        do { out = try HostCommand.run(["qemu-img", "info", "--output=json", path]) } catch {
+            throw MachineError.scenario("\(path) is not a disk image qemu-img can read: \(error)")
+        }
+        guard let r = out.range(of: #""format": "([a-z0-9]+)""#, options: .regularExpression) else { return "raw" }
+        return String(out[r].split(separator: "\"")[2])
+    }
 }
 
 /// A recipe's output: its generations and its payload directories.

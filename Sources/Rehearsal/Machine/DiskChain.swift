@@ -12,11 +12,11 @@ final class DiskChain {
     private(set) var frozen: [URL] = []
     private var counter = 0
 
-    /// A new chain over `base`: one empty overlay.
-    init(base: String, directory: URL) throws {
+    /// A new chain over `base` (qcow2 or raw): one empty overlay.
+    init(base: String, format: String = "qcow2", directory: URL) throws {
         self.directory = directory
         active = directory.appendingPathComponent("disk-overlay.qcow2")
-        try Self.overlay(active, over: base)
+        try Self.overlay(active, over: base, format: format)
     }
 
     /// The next overlay file's name.
@@ -44,9 +44,9 @@ final class DiskChain {
         for f in frozen + [active] { try? FileManager.default.removeItem(at: f) }
     }
 
-    static func overlay(_ file: URL, over base: String) throws {
+    static func overlay(_ file: URL, over base: String, format: String = "qcow2") throws {
         do {
-            try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", file.path])
+            try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", format, file.path])
         } catch {
             throw MachineError.infrastructure("creating a disk overlay failed: \(error)")
         }

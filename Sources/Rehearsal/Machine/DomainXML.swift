@@ -33,6 +33,8 @@ public struct DomainXML: Sendable {
     public var disk: String? = nil
     /// A raw disk image to attach read-only, with serial `rehearse-payload`.
     public var payload: String? = nil
+    /// An Ignition config for the guest's fw_cfg (`opt/com.coreos/config`).
+    public var ignition: String? = nil
     /// Identifies the run in the metadata (`rehearse clean` prints it).
     public var runID: String
     public var scenario: String
@@ -49,6 +51,7 @@ public struct DomainXML: Sendable {
           <os>
             <type arch='x86_64' machine='pc'>hvm</type>
         \(bootElements)  </os>
+        \(ignition.map { "  <sysinfo type='fwcfg'><entry name='opt/com.coreos/config' file='\(esc($0))'/></sysinfo>\n" } ?? "")\
           <features><acpi/></features>
           <clock offset='utc'/>
           <on_poweroff>destroy</on_poweroff>

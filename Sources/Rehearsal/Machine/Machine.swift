@@ -37,6 +37,7 @@ public final class Machine: @unchecked Sendable {
     private var destroyed = false
     private let disk: DiskChain?
     private let payload: Payload?
+    private let ignition: URL?
     /// Saved states, latest last: the frozen disk file and the generation then booted.
     private var checkpoints: [(layer: URL, generation: Generation)] = []
     /// The generation booted before the last `boot(_:)`.
@@ -59,7 +60,20 @@ public final class Machine: @unchecked Sendable {
     public init(name: String, generation: Generation, spec: MachineSpec, hypervisor: Hypervisor,
                 runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil) throws {
         // The base disk is never opened for writing: the guest gets an overlay.
-        let disk = try generation.disk.map { try DiskChain(base: $0, directory: directory) }
+        let disk = try generation.disk.map { try DiskChain(base: $0, format: generation.diskFormat ?? "qcow2", directory: directory) }
+        // The guest reads its Ignition config from a copy that nothing else can change mid-run.
+        var ignition: URL?
+        if let source = spec.ignition {
+            let copy = directory.appendingPathComponent("ignition.json")
+            do {
+                try? FileManager.default.removeItem(at: copy)
+                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: copy)
+            } catch {
+                disk?.remove()
+                throw MachineError.infrastructure("copying the Ignition config failed: \(error)")
+            }
+            ignition = copy
+        }
         let payloadDisk: Payload?
         do {
             payloadDisk = try payload.map { try Payload.make(from: $0, in: directory) }
@@ -80,6 +94,7 @@ public final class Machine: @unchecked Sendable {
         self.hypervisor = hypervisor
         self.disk = disk
         self.payload = payloadDisk
+        self.ignition = ignition
         self.io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
         self.shell = ShellSession(io: io) { [unowned self] bytes, giveUp in
             guard let channel = self.lock.withLock({ self.power?.channel }) else {
@@ -108,6 +123,7 @@ public final class Machine: @unchecked Sendable {
                           runID: runID, scenario: scenario)
         x.disk = disk?.active.path
         x.payload = payload?.disk.path
+        x.ignition = ignition?.path
         return x.render()
     }
 

@@ -23,13 +23,14 @@ public final class Runner: @unchecked Sendable {
     /// (`machine:` and `boot:` steps) and its payload are found.
     public struct Prepared: Sendable {
         public var scenario: Scenario
-        /// The recipe of the machine's generation.
-        public var recipe: ImageRecipe
         /// Reference → the recipe that builds it and the generation's name there.
         public var generations: [String: GenerationReference]
         public var payloadRecipe: ImageRecipe?
 
-        public var machineGeneration: GenerationReference { generations[scenario.machine.image]! }
+        /// The machine's generation; nil when it boots a `disk` image.
+        public var machineGeneration: GenerationReference? {
+            scenario.machine.disk == nil ? generations[scenario.machine.image] : nil
+        }
     }
 
     public struct GenerationReference: Sendable {
@@ -61,7 +62,21 @@ public final class Runner: @unchecked Sendable {
     public static func prepare(files: [String], generation: String? = nil) throws -> [Prepared] {
         try files.map { f in
             var s = try ScenarioParser.parse(file: f)
-            if let generation { s.machine.image = generation }
+            if let generation {
+                // A candidate that is a disk image file rather than a generation's name.
+                if [".qcow2", ".raw", ".img"].contains(where: { generation.hasSuffix($0) }) {
+                    let url = URL(fileURLWithPath: generation).standardizedFileURL
+                    guard FileManager.default.fileExists(atPath: url.path) else {
+                        throw ScenarioError(file: generation, line: nil, "no such disk image")
+                    }
+                    s.machine.disk = url.path
+                    s.machine.diskFormat = nil
+                    s.machine.image = url.lastPathComponent
+                } else {
+                    s.machine.disk = nil
+                    s.machine.image = generation
+                }
+            }
             let paths = ImageRecipe.searchPaths(scenarioFile: f)
             func find(_ reference: String, line: Int) throws -> GenerationReference {
                 do {
@@ -71,7 +86,8 @@ public final class Runner: @unchecked Sendable {
                     throw ScenarioError(file: f, line: line, e.description)
                 }
             }
-            var generations = [s.machine.image: try find(s.machine.image, line: s.machine.imageLine)]
+            var generations: [String: GenerationReference] = [:]
+            if s.machine.disk == nil { generations[s.machine.image] = try find(s.machine.image, line: s.machine.imageLine) }
             for step in s.steps {
                 if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
             }
@@ -83,7 +99,7 @@ public final class Runner: @unchecked Sendable {
                     throw ScenarioError(file: f, line: s.machine.payloadLine, e.description)
                 }
             }
-            return Prepared(scenario: s, recipe: generations[s.machine.image]!.recipe, generations: generations, payloadRecipe: payloadRecipe)
+            return Prepared(scenario: s, generations: generations, payloadRecipe: payloadRecipe)
         }
     }
 
@@ -232,7 +248,12 @@ public final class Runner: @unchecked Sendable {
         do {
             // The connection first: a bad URI fails before an image is built.
             let h = try openHypervisor()
-            let generation = try self.generation(p.machineGeneration)
+            let generation: Generation
+            if let disk = s.machine.disk {
+                generation = try Generation.diskImage(disk, format: s.machine.diskFormat)
+            } else {
+                generation = try self.generation(p.machineGeneration!)
+            }
             let payload = try payloadDirectory(p)
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
             started(generation, h)

@@ -32,6 +32,13 @@ public struct MachineSpec: Sendable {
     /// A host directory to hand to the guest read-only at /mnt/payload.
     public var payload: PayloadSource?
     public var payloadLine: Int = 0
+    /// Instead of a generation: any disk image with its own bootloader (booted by firmware).
+    public var disk: String?
+    /// The disk image's format: qcow2 or raw (default: what `qemu-img info` says).
+    public var diskFormat: String?
+    /// An Ignition config handed to the guest through QEMU fw_cfg as
+    /// `opt/com.coreos/config`, the way Fedora CoreOS expects it under libvirt.
+    public var ignition: String?
 
     public static let defaultMemoryMiB = 256
 }

@@ -10,7 +10,7 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
-    static let machineKeys: Set = ["image", "generation", "memory", "cpus", "payload"]
+    static let machineKeys: Set = ["image", "generation", "disk", "format", "ignition", "memory", "cpus", "payload"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
@@ -91,12 +91,37 @@ public enum ScenarioParser {
         if m["image"] != nil, let g = m.keys.first(where: { $0.string == "generation" }) {
             throw r.error(g, "`machine` names both `image` and `generation` (they mean the same; keep one)")
         }
-        guard let imageNode = m["generation"] ?? m["image"] else { throw r.error(n, "missing `machine.generation` (or `machine.image`)") }
-        let image = try r.string(imageNode, "generation")
+        let base = URL(fileURLWithPath: r.file).deletingLastPathComponent()
+        /// A host file named in the scenario (relative to it), which must exist.
+        func hostFile(_ key: String) throws -> String? {
+            guard let node = m[key] else { return nil }
+            let text = try r.string(node, key)
+            let url = (text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)).standardizedFileURL
+            var isDir: ObjCBool = false
+            guard !text.isEmpty, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else {
+                throw r.error(node, "`\(key)`: no such file \(url.path)")
+            }
+            return url.path
+        }
+        let disk = try hostFile("disk")
+        let imageNode = m["generation"] ?? m["image"]
+        if disk != nil, let g = imageNode { throw r.error(g, "`machine` names both a generation and a `disk` image; keep one") }
+        guard let imageNode = imageNode ?? (disk != nil ? m["disk"] : nil) else {
+            throw r.error(n, "missing `machine.generation` (or `machine.image`, or `machine.disk` for any disk image)")
+        }
+        let image = try disk.map { URL(fileURLWithPath: $0).lastPathComponent } ?? r.string(imageNode, "generation")
         guard !image.isEmpty else { throw r.error(imageNode, "`generation` is empty") }
         let memory = try m["memory"].map { try r.int($0, "memory", min: 64, max: 1 << 20) } ?? MachineSpec.defaultMemoryMiB
         let cpus = try m["cpus"].map { try r.int($0, "cpus", min: 1, max: 64) } ?? 1
         var spec = MachineSpec(image: image, imageLine: imageNode.mark?.line ?? 0, memoryMiB: memory, cpus: cpus)
+        spec.disk = disk
+        spec.ignition = try hostFile("ignition")
+        if let f = m["format"] {
+            let format = try r.string(f, "format")
+            guard ["qcow2", "raw"].contains(format) else { throw r.error(f, "`format` is qcow2 or raw") }
+            guard disk != nil else { throw r.error(f, "`format` describes a `disk` image") }
+            spec.diskFormat = format
+        }
         if let p = m["payload"] {
             let text = try r.string(p, "payload")
             spec.payloadLine = p.mark?.line ?? 0
@@ -108,7 +133,6 @@ public enum ScenarioParser {
                 spec.payload = .recipe(parts[0], payload: parts[1])
             } else {
                 guard !text.isEmpty else { throw r.error(p, "`payload` is empty") }
-                let base = URL(fileURLWithPath: r.file).deletingLastPathComponent()
                 let url = text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)
                 var isDir: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
