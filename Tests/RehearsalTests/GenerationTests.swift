@@ -50,6 +50,20 @@ import Testing
         #expect(error("machine: {generation: a}\nsteps:\n  - succeed: x\n    expect_failure: \"\"\n")?.line == 4)
     }
 
+    @Test func aDiskImageAndAnIgnitionConfigAreHostFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "x".write(to: dir.appendingPathComponent("os.qcow2"), atomically: true, encoding: .utf8)
+        try "{}".write(to: dir.appendingPathComponent("c.ign"), atomically: true, encoding: .utf8)
+        let s = try parse("machine: {disk: os.qcow2, format: raw, ignition: c.ign}\nsteps: []\n", file: dir.appendingPathComponent("s.yaml").path)
+        #expect(s.machine.disk == dir.appendingPathComponent("os.qcow2").path && s.machine.diskFormat == "raw")
+        #expect(s.machine.ignition == dir.appendingPathComponent("c.ign").path && s.machine.image == "os.qcow2")
+        #expect(error("machine: {disk: /no/such.qcow2}\nsteps: []\n")?.message.contains("no such file") == true)
+        #expect(error("machine: {generation: tiny, format: raw}\nsteps: []\n")?.message.contains("`disk`") == true)
+        #expect(error("machine: {generation: tiny, ignition: /no/such.ign}\nsteps: []\n")?.line == 1)
+    }
+
     @Test func aPayloadDirectoryIsRelativeToTheScenario() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("files"), withIntermediateDirectories: true)

@@ -83,7 +83,7 @@ import Testing
     @Test(arguments: [
         ("machine: {image: tiny}\nsteps:\n  - succeed: true\n  - reboot_now: x\n", 4, "unknown step key `reboot_now`"),
         ("machine: {image: tiny}\nstep: []\n", 2, "unknown key `step`"),
-        ("machine:\n  image: tiny\n  disk: 3\nsteps: []\n", 3, "unknown key `disk` in machine"),
+        ("machine:\n  image: tiny\n  disks: 3\nsteps: []\n", 3, "unknown key `disks` in machine"),
         ("machine: {image: tiny}\nsteps:\n  - wait_for_console: \"([unclosed\"\n", 3, "not a valid regular expression"),
         ("machine: {image: tiny}\nsteps:\n  - succeed: a\n    fail: b\n", 3, "more than one kind"),
         ("machine: {image: tiny}\nsteps:\n  - name: only a name\n", 3, "has no kind"),
