@@ -118,3 +118,21 @@ import Testing
         #expect(hit?.end == answer.count)
     }
 }
+
+/// Recovering a shell left waiting for the end of a cut-off line.
+@Suite struct ContinuationPromptTests {
+    @Test func aShellInsideAnUnclosedQuoteIsRecognised() {
+        // Recorded on the channel after a reboot: bash at its continuation prompt, swallowing probes.
+        let stuck = "\u{1B}[?2004h> printf '\\001%sR\\n' $((422217732+88017085))\r\n\u{1B}[?2004l\r\u{1B}[?2004h> "
+        #expect(ShellProtocol.endsAtContinuationPrompt(Array(stuck.utf8)))
+        #expect(!ShellProtocol.endsAtContinuationPrompt(Array("root@rehearse-debian:~# ".utf8)))
+        #expect(!ShellProtocol.endsAtContinuationPrompt(Array("\u{1}42R\r\n".utf8)))
+        #expect(!ShellProtocol.endsAtContinuationPrompt(Array("a > ".utf8)), "a `>` inside a line is not a prompt")
+    }
+
+    @Test func theProbeHasNoQuotesToLeaveOpen() {
+        let probe = ShellProtocol.probe(1, 2)
+        #expect(!probe.contains("'") && !probe.contains("\""))
+        #expect(probe == "printf \\\\001%sR\\\\n $((1+2))\n")
+    }
+}

@@ -44,9 +44,22 @@ public enum ShellProtocol {
             #"while IFS= read -r __rhl; do eval "$__rhl"; done"#,
         ].joined(separator: "; ") + "'\n"
 
-    /// A readiness probe any shell answers: prints `\x01 M R`.
+    /// A readiness probe any shell answers: prints `\x01 M R`. It has no
+    /// quotes on purpose: a boot can flush a tty's input mid-line, and a
+    /// fragment with one quote left the shell waiting for the closing one
+    /// (prompt `> `), so that every later probe, holding two, kept it open.
     public static func probe(_ a: Int, _ b: Int) -> String {
-        "printf '\\001%sR\\n' $((\(a)+\(b)))\n"
+        "printf \\\\001%sR\\\\n $((\(a)+\(b)))\n"
+    }
+
+    /// Whether `bytes` end at a shell's continuation prompt (`> ` at the
+    /// start of a line, terminal escape sequences aside): the shell is
+    /// waiting for the rest of an unfinished line.
+    public static func endsAtContinuationPrompt(_ bytes: [UInt8]) -> Bool {
+        var text = String(decoding: bytes.suffix(64), as: UTF8.self)
+        // Bracketed-paste and other CSI sequences around the prompt.
+        text = text.replacingOccurrences(of: #"\x1B\[[0-9;?]*[A-Za-z]"#, with: "", options: .regularExpression)
+        return text.hasSuffix("\n> ") || text.hasSuffix("\r> ")
     }
 
     /// The text that runs `command` as frame `a + b`.

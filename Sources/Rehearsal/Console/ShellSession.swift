@@ -89,9 +89,14 @@ public final class ShellSession: @unchecked Sendable {
     private func probe(deadline: Deadline, what: String, kind: String, line: (Int, Int) throws -> String) throws -> Bool {
         var markers: [Int] = []
         var gap = 0.05
+        var continuation = false
         while true {
             let (a, b, m) = numbers()
             markers.append(m)
+            // A shell left inside an unclosed quote (input cut off mid-line at
+            // boot) shows its continuation prompt and swallows every line: ^C
+            // abandons that line, as it would for a person at the terminal.
+            if continuation { try write("\u{03}", deadline: deadline) }
             try write("\n" + (try line(a, b)), deadline: deadline)
             let next = Deadline.after(seconds: gap).earlier(deadline)
             do {
@@ -102,6 +107,7 @@ public final class ShellSession: @unchecked Sendable {
                             return hit.crlf
                         }
                     }
+                    continuation = ShellProtocol.endsAtContinuationPrompt(view.channel)
                     return nil
                 }
             } catch MachineError.timeout(let message) {
