@@ -133,20 +133,6 @@ public enum CompareReport {
     static func pct(_ v: Double, _ scale: Double) -> String { String(format: "%.1f", max(0, v / scale * 100)) }
     static func cls(_ s: String) -> String { s.lowercased().replacingOccurrences(of: " ", with: "-") }
 
-    /// HTML-escapes text (guest output included).
-    public static func e(_ s: String) -> String {
-        var o = ""
-        o.reserveCapacity(s.count)
-        for ch in s {
-            switch ch {
-            case "&": o += "&amp;"
-            case "<": o += "&lt;"
-            case ">": o += "&gt;"
-            case "\"": o += "&quot;"
-            case "'": o += "&#39;"
-            default: o.append(ch)
-            }
-        }
-        return o
-    }
+    /// HTML-escapes text (guest output included): the same escaping as the JUnit report.
+    public static func e(_ s: String) -> String { ReportWriter.esc(s) }
 }
