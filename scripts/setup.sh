@@ -10,6 +10,7 @@ packages=(
   cpio xz-utils ca-certificates                           # image recipes: initramfs, kernel extraction
   mmdebstrap e2fsprogs fdisk dpkg                         # the debian recipe: root tree, ext4 from a directory, partition table, .deb packages
   pkg-config procps                                       # pkg-config finds libvirt for SwiftPM; pgrep, used by tests to prove nothing is left running
+  genisoimage                                             # cloud-init NoCloud seeds (ISO 9660, label cidata)
   chromium                                                # the tests render the HTML compare report in headless Chromium
 )
 sudo=""

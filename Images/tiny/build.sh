@@ -2,6 +2,8 @@
 # Recipe for the `tiny` image: Debian's kernel and a busybox initramfs.
 #   build.sh inputs       print the identity of every input (for the cache digest)
 #   build.sh build OUT    build into OUT: vmlinux, initrd, cmdline, image.json
+#   build.sh debs         fetch (or find) the kernel and busybox-static packages it
+#                         uses and print their paths (the NixOS test fixture uses them)
 # Everything comes from Debian packages; nothing is taken from the host's /boot.
 set -euo pipefail
 export LC_ALL=C
@@ -91,5 +93,6 @@ JSON
 case "${1:-}" in
   inputs) inputs ;;
   build) build "${2:?usage: build.sh build OUT}" ;;
-  *) echo "usage: build.sh inputs | build OUT" >&2; exit 2 ;;
+  debs) ensure_lists; k=$(kernel_pkg); kdeb=$(fetch "$k"); bdeb=$(fetch busybox-static); echo "$kdeb $bdeb" ;;
+  *) echo "usage: build.sh inputs | build OUT | debs" >&2; exit 2 ;;
 esac

@@ -57,7 +57,7 @@ import Testing
         try "x".write(to: dir.appendingPathComponent("os.qcow2"), atomically: true, encoding: .utf8)
         try "{}".write(to: dir.appendingPathComponent("c.ign"), atomically: true, encoding: .utf8)
         let s = try parse("machine: {disk: os.qcow2, format: raw, ignition: c.ign}\nsteps: []\n", file: dir.appendingPathComponent("s.yaml").path)
-        #expect(s.machine.disk == dir.appendingPathComponent("os.qcow2").path && s.machine.diskFormat == "raw")
+        #expect(s.machine.system == .diskImage(dir.appendingPathComponent("os.qcow2").path, format: "raw"))
         #expect(s.machine.ignition == dir.appendingPathComponent("c.ign").path && s.machine.image == "os.qcow2")
         #expect(error("machine: {disk: /no/such.qcow2}\nsteps: []\n")?.message.contains("no such file") == true)
         #expect(error("machine: {generation: tiny, format: raw}\nsteps: []\n")?.message.contains("`disk`") == true)
@@ -120,10 +120,23 @@ import Testing
         var x = DomainXML(name: "m", accelerator: .tcg, memoryMiB: 512, cpus: 1, kernel: nil, initrd: nil, cmdline: nil,
                           runID: "r", scenario: "s")
         x.disk = "/run/disk-overlay.qcow2"
-        x.payload = "/run/payload.img"
+        x.readOnlyDisks = [ReadOnlyDisk(file: "/run/payload.img", serial: "rehearse-payload"), ReadOnlyDisk(file: "/run/cidata.iso", serial: "cidata")]
         let xml = x.render()
         #expect(xml.contains("<boot dev='hd'/>") && !xml.contains("<kernel>") && !xml.contains("<cmdline>"))
         #expect(xml.contains("<source file='/run/payload.img'/><target dev='vdb' bus='virtio'/><readonly/><serial>rehearse-payload</serial>"))
+        #expect(xml.contains("<source file='/run/cidata.iso'/><target dev='vdc' bus='virtio'/><readonly/><serial>cidata</serial>"))
         #expect(xml.contains("<source file='/run/disk-overlay.qcow2'/><target dev='vda'"))
+        #expect(!xml.contains("<filesystem"))
+    }
+
+    @Test func aNixOSSystemSharesItsStoreReadOnlyAndGetsARootDisk() {
+        var x = DomainXML(name: "m", accelerator: .tcg, memoryMiB: 512, cpus: 1, kernel: "/s/k", initrd: "/s/i", cmdline: "init=/nix/store/x/init",
+                          runID: "r", scenario: "s")
+        x.disk = "/run/root.qcow2"
+        x.diskSerial = "root"
+        x.share = ("/srv/nix/store", NixOSSystem.storeTag)
+        let xml = x.render()
+        #expect(xml.contains("<filesystem type='mount' accessmode='squash'><source dir='/srv/nix/store'/><target dir='nix-store'/><readonly/></filesystem>"))
+        #expect(xml.contains("<target dev='vda' bus='virtio'/><serial>root</serial></disk>"))
     }
 }

@@ -40,7 +40,7 @@ import Testing
                           cmdline: "console=ttyS0 a='b'&c", runID: "r1", scenario: "a<b").render()
         #expect(x.contains("<domain type='qemu'>"))
         #expect(x.contains("xmlns:rh='\(DomainXML.namespace)'"))
-        #expect(x.contains("a=&apos;b&apos;&amp;c"))
+        #expect(x.contains("a=&#39;b&#39;&amp;c"))
         #expect(x.contains("scenario='a&lt;b'"))
         #expect(!x.contains("<initrd>"))
     }

@@ -36,6 +36,12 @@ public struct Generation: Sendable, Codable, Equatable {
     public var builtAt: Date
     /// Bytes of its files (a disk shared with another generation counts for both).
     public var size: Int64
+    /// A Nix store on the host that the guest mounts read-only as its
+    /// `/nix/store` (9p, tag `nix-store`); set for NixOS systems.
+    public var nixStore: String? = nil
+    /// When set, every machine gets a fresh, empty ext4 root disk with this
+    /// label (what `nixos-rebuild build-vm` gives a NixOS system).
+    public var freshRootLabel: String? = nil
 
     public var shortDigest: String { String(digest.prefix(12)) }
 
@@ -46,16 +52,21 @@ public struct Generation: Sendable, Codable, Equatable {
         guard format == "qcow2" || format == "raw" else {
             throw MachineError.scenario("\(path): a disk image must be qcow2 or raw, not \(format)")
         }
-        let sum: String
-        do { sum = String(try HostCommand.run(["sha256sum", path]).prefix(64)) } catch {
-            throw MachineError.infrastructure("cannot read the disk image \(path): \(error)")
-        }
+        let sum = try SHA256.file(path)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
         let identity = "disk image\nformat \(format)\ndisk \(sum)\n"
         return Generation(name: URL(fileURLWithPath: path).lastPathComponent, version: "disk image (\(format))", boot: .firmware,
                           disk: path, diskFormat: format == "qcow2" ? nil : format, description: "the disk image \(path)",
                           digest: SHA256.hex(Data(identity.utf8)), recipe: "-", recipeDigest: sum, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path,
                           builtAt: (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? Date(), size: size)
+    }
+
+    /// The generation for a system given as files.
+    public static func of(_ files: SystemFiles) throws -> Generation {
+        switch files {
+        case let .diskImage(path, format): return try diskImage(path, format: format)
+        case let .nixosSystem(path): return try NixOSSystem(path: path).generation()
+        }
     }
 
     /// `qemu-img info`'s idea of the format (never trusting a raw guess for a qcow2).

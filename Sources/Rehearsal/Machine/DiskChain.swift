@@ -19,6 +19,23 @@ final class DiskChain {
         try Self.overlay(active, over: base, format: format)
     }
 
+    /// A new chain on a fresh disk holding one empty ext4 filesystem labelled
+    /// `label` (no partition table), as `nixos-rebuild build-vm` makes its root
+    /// disk: `mkfs.ext4` on a sparse file, converted to qcow2.
+    init(freshExt4 label: String, sizeMiB: Int, directory: URL) throws {
+        self.directory = directory
+        active = directory.appendingPathComponent("disk-root.qcow2")
+        let raw = directory.appendingPathComponent("disk-root.raw")
+        defer { try? FileManager.default.removeItem(at: raw) }
+        do {
+            try HostCommand.run(["mkfs.ext4", "-q", "-F", "-L", label, raw.path, "\(sizeMiB)M"])
+            try HostCommand.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw.path, active.path])
+        } catch {
+            try? FileManager.default.removeItem(at: active)
+            throw MachineError.infrastructure("making a fresh root disk failed: \(error)")
+        }
+    }
+
     /// The next overlay file's name.
     func nextFile() -> URL {
         counter += 1

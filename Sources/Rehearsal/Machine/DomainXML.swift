@@ -31,8 +31,13 @@ public struct DomainXML: Sendable {
     public var cmdline: String?
     /// A qcow2 overlay to attach as the first virtio disk (`/dev/vda`).
     public var disk: String? = nil
-    /// A raw disk image to attach read-only, with serial `rehearse-payload`.
-    public var payload: String? = nil
+    /// The first disk's serial (`/dev/disk/by-id/virtio-SERIAL`), if any.
+    public var diskSerial: String? = nil
+    /// Raw images attached read-only after it (`vdb`, `vdc`, …), each with a
+    /// serial the guest finds it by: the payload, a cloud-init seed.
+    public var readOnlyDisks: [ReadOnlyDisk] = []
+    /// A host directory shared read-only over 9p (a Nix store).
+    public var share: (source: String, tag: String)? = nil
     /// An Ignition config for the guest's fw_cfg (`opt/com.coreos/config`).
     public var ignition: String? = nil
     /// Identifies the run in the metadata (`rehearse clean` prints it).
@@ -63,8 +68,9 @@ public struct DomainXML: Sendable {
             <serial type='pty'><target port='1'/></serial>
             <controller type='usb' model='none'/>
             <memballoon model='none'/>
-        \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/></disk>\n" } ?? "")\
-        \(payload.map { "    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='\(esc($0))'/><target dev='vdb' bus='virtio'/><readonly/><serial>\(Payload.serial)</serial></disk>\n" } ?? "")\
+        \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/>\(diskSerial.map { "<serial>\(esc($0))</serial>" } ?? "")</disk>\n" } ?? "")\
+        \(readOnlyDisks.enumerated().map { i, d in "    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='\(esc(d.file))'/><target dev='\(Self.readOnlyTarget(i))' bus='virtio'/><readonly/><serial>\(esc(d.serial))</serial></disk>\n" }.joined())\
+        \(share.map { "    <filesystem type='mount' accessmode='squash'><source dir='\(esc($0.source))'/><target dir='\(esc($0.tag))'/><readonly/></filesystem>\n" } ?? "")\
           </devices>
         </domain>
         """
@@ -77,9 +83,20 @@ public struct DomainXML: Sendable {
             + (cmdline.map { "    <cmdline>\(esc($0))</cmdline>\n" } ?? "")
     }
 
-    private func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "'", with: "&apos;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+    /// The target name of the `index`th read-only disk.
+    public static func readOnlyTarget(_ index: Int) -> String {
+        "vd" + String(UnicodeScalar(UInt8(ascii: "b") + UInt8(index)))
+    }
+
+    private func esc(_ s: String) -> String { XMLText.escape(s) }
+}
+
+/// A raw disk image attached read-only, found in the guest by its serial.
+public struct ReadOnlyDisk: Sendable {
+    public var file: String
+    public var serial: String
+    public init(file: String, serial: String) {
+        self.file = file
+        self.serial = serial
     }
 }

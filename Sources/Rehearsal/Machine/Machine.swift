@@ -37,6 +37,7 @@ public final class Machine: @unchecked Sendable {
     private var destroyed = false
     private let disk: DiskChain?
     private let payload: Payload?
+    private let seed: CloudInitSeed?
     private let ignition: URL?
     /// Saved states, latest last: the frozen disk file and the generation then booted.
     private var checkpoints: [(layer: URL, generation: Generation)] = []
@@ -59,26 +60,40 @@ public final class Machine: @unchecked Sendable {
     /// the disk overlays and the payload disk made from `payload`.
     public init(name: String, generation: Generation, spec: MachineSpec, hypervisor: Hypervisor,
                 runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil) throws {
-        // The base disk is never opened for writing: the guest gets an overlay.
-        let disk = try generation.disk.map { try DiskChain(base: $0, format: generation.diskFormat ?? "qcow2", directory: directory) }
-        // The guest reads its Ignition config from a copy that nothing else can change mid-run.
+        // Every file made here goes if a later one can't be made.
+        var made: [() -> Void] = []
+        func undo() { made.reversed().forEach { $0() } }
+        let disk: DiskChain?
         var ignition: URL?
-        if let source = spec.ignition {
-            let copy = directory.appendingPathComponent("ignition.json")
-            do {
-                try? FileManager.default.removeItem(at: copy)
-                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: copy)
-            } catch {
-                disk?.remove()
-                throw MachineError.infrastructure("copying the Ignition config failed: \(error)")
-            }
-            ignition = copy
-        }
         let payloadDisk: Payload?
+        let seed: CloudInitSeed?
         do {
+            // The base disk is never opened for writing: the guest gets an overlay.
+            if let base = generation.disk {
+                disk = try DiskChain(base: base, format: generation.diskFormat ?? "qcow2", directory: directory)
+            } else if let label = generation.freshRootLabel {
+                disk = try DiskChain(freshExt4: label, sizeMiB: NixOSSystem.rootDiskMiB, directory: directory)
+            } else {
+                disk = nil
+            }
+            made.append { disk?.remove() }
+            // The guest reads its Ignition config from a copy that nothing else can change mid-run.
+            if let source = spec.ignition {
+                let copy = directory.appendingPathComponent("ignition.json")
+                do {
+                    try? FileManager.default.removeItem(at: copy)
+                    try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: copy)
+                } catch {
+                    throw MachineError.infrastructure("copying the Ignition config failed: \(error)")
+                }
+                ignition = copy
+            }
             payloadDisk = try payload.map { try Payload.make(from: $0, in: directory) }
+            made.append { payloadDisk?.remove() }
+            seed = try spec.cloudInit.map { try CloudInitSeed.make(from: $0, in: directory) }
+            made.append { seed?.remove() }
         } catch {
-            disk?.remove()
+            undo()
             throw error
         }
         let started = Stopwatch()
@@ -94,6 +109,7 @@ public final class Machine: @unchecked Sendable {
         self.hypervisor = hypervisor
         self.disk = disk
         self.payload = payloadDisk
+        self.seed = seed
         self.ignition = ignition
         self.io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
         self.shell = ShellSession(io: io) { [unowned self] bytes, giveUp in
@@ -105,8 +121,7 @@ public final class Machine: @unchecked Sendable {
         do {
             try powerOn()
         } catch {
-            disk?.remove()
-            payloadDisk?.remove()
+            undo()
             throw error
         }
         self.hook = Interruption.shared.addEmergencyHook { [weak self] in self?.destroy() }
@@ -122,9 +137,18 @@ public final class Machine: @unchecked Sendable {
                           cmdline: g.boot == .direct ? (g.cmdline ?? "console=ttyS0,115200") : nil,
                           runID: runID, scenario: scenario)
         x.disk = disk?.active.path
-        x.payload = payload?.disk.path
+        // build-vm's root drive has serial `root` (/dev/disk/by-id/virtio-root).
+        x.diskSerial = g.freshRootLabel == nil ? nil : "root"
+        x.readOnlyDisks = readOnlyDisks
+        x.share = g.nixStore.map { ($0, NixOSSystem.storeTag) }
         x.ignition = ignition?.path
         return x.render()
+    }
+
+    /// The payload and the cloud-init seed, in the order they are attached.
+    private var readOnlyDisks: [ReadOnlyDisk] {
+        (payload.map { [ReadOnlyDisk(file: $0.disk.path, serial: Payload.serial)] } ?? [])
+            + (seed.map { [ReadOnlyDisk(file: $0.image.path, serial: CloudInitSeed.serial)] } ?? [])
     }
 
     /// Creates the domain and attaches to its consoles; on failure nothing runs.
@@ -288,7 +312,7 @@ public final class Machine: @unchecked Sendable {
         let snapshot = """
             <domainsnapshot><disks>\
             <disk name='vda' snapshot='external'><driver type='qcow2'/><source file='\(next.path)'/></disk>\
-            \(payload == nil ? "" : "<disk name='vdb' snapshot='no'/>")\
+            \(readOnlyDisks.indices.map { "<disk name='\(DomainXML.readOnlyTarget($0))' snapshot='no'/>" }.joined())\
             </disks></domainsnapshot>
             """
         do {
@@ -345,6 +369,7 @@ public final class Machine: @unchecked Sendable {
         io.closeTranscripts()
         disk?.remove()
         payload?.remove()
+        seed?.remove()
         if let hook { Interruption.shared.removeEmergencyHook(hook) }
     }
 }

@@ -72,27 +72,6 @@ public enum ReportWriter {
 
     static func t(_ s: Double) -> String { String(format: "%.3f", s) }
 
-    /// Escapes text for XML and HTML (the compare report uses it too),
-    /// replacing characters XML 1.0 cannot carry at all.
-    static func esc(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            case "\t", "\n", "\r": out.unicodeScalars.append(u)
-            default:
-                if u.value < 0x20 || (0xFFFE...0xFFFF).contains(u.value) || (0xD800...0xDFFF).contains(u.value) {
-                    out += "\u{FFFD}"
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out
-    }
+    /// Escapes text for the JUnit XML and the HTML reports.
+    static func esc(_ s: String) -> String { XMLText.escape(s) }
 }

@@ -27,9 +27,9 @@ public final class Runner: @unchecked Sendable {
         public var generations: [String: GenerationReference]
         public var payloadRecipe: ImageRecipe?
 
-        /// The machine's generation; nil when it boots a `disk` image.
+        /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
-            scenario.machine.disk == nil ? generations[scenario.machine.image] : nil
+            scenario.machine.system == nil ? generations[scenario.machine.image] : nil
         }
     }
 
@@ -63,17 +63,14 @@ public final class Runner: @unchecked Sendable {
         try files.map { f in
             var s = try ScenarioParser.parse(file: f)
             if let generation {
-                // A candidate that is a disk image file rather than a generation's name.
-                if [".qcow2", ".raw", ".img"].contains(where: { generation.hasSuffix($0) }) {
-                    let url = URL(fileURLWithPath: generation).standardizedFileURL
-                    guard FileManager.default.fileExists(atPath: url.path) else {
-                        throw ScenarioError(file: generation, line: nil, "no such disk image")
-                    }
-                    s.machine.disk = url.path
-                    s.machine.diskFormat = nil
-                    s.machine.image = url.lastPathComponent
+                // A candidate given as files (a disk image, a NixOS system) or by a generation's name.
+                if let files = SystemFiles.detect(generation) {
+                    s.machine.system = files
+                    s.machine.image = files.displayName
+                } else if [".qcow2", ".raw", ".img"].contains(where: { generation.hasSuffix($0) }) {
+                    throw ScenarioError(file: generation, line: nil, "no such disk image or NixOS system")
                 } else {
-                    s.machine.disk = nil
+                    s.machine.system = nil
                     s.machine.image = generation
                 }
             }
@@ -87,7 +84,7 @@ public final class Runner: @unchecked Sendable {
                 }
             }
             var generations: [String: GenerationReference] = [:]
-            if s.machine.disk == nil { generations[s.machine.image] = try find(s.machine.image, line: s.machine.imageLine) }
+            if s.machine.system == nil { generations[s.machine.image] = try find(s.machine.image, line: s.machine.imageLine) }
             for step in s.steps {
                 if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
             }
@@ -249,8 +246,8 @@ public final class Runner: @unchecked Sendable {
             // The connection first: a bad URI fails before an image is built.
             let h = try openHypervisor()
             let generation: Generation
-            if let disk = s.machine.disk {
-                generation = try Generation.diskImage(disk, format: s.machine.diskFormat)
+            if let files = s.machine.system {
+                generation = try Generation.of(files)
             } else {
                 generation = try self.generation(p.machineGeneration!)
             }

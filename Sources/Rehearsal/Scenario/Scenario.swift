@@ -32,15 +32,51 @@ public struct MachineSpec: Sendable {
     /// A host directory to hand to the guest read-only at /mnt/payload.
     public var payload: PayloadSource?
     public var payloadLine: Int = 0
-    /// Instead of a generation: any disk image with its own bootloader (booted by firmware).
-    public var disk: String?
-    /// The disk image's format: qcow2 or raw (default: what `qemu-img info` says).
-    public var diskFormat: String?
+    /// Instead of a generation: a system given as files (a disk image, a NixOS closure).
+    public var system: SystemFiles?
     /// An Ignition config handed to the guest through QEMU fw_cfg as
     /// `opt/com.coreos/config`, the way Fedora CoreOS expects it under libvirt.
     public var ignition: String?
+    /// cloud-init's NoCloud files, handed to the guest on a seed disk labelled `cidata`.
+    public var cloudInit: CloudInitSeed.Files?
 
     public static let defaultMemoryMiB = 256
+}
+
+/// A system to boot that is given as files rather than by a generation's name.
+public enum SystemFiles: Sendable, Equatable {
+    /// Any disk image with its own bootloader, booted by firmware; its format
+    /// is qcow2 or raw (nil: what `qemu-img info` says).
+    case diskImage(String, format: String?)
+    /// A NixOS system closure: its toplevel directory, or a `result` link
+    /// that `nixos-rebuild build` or `build-vm` left.
+    case nixosSystem(String)
+
+    /// The path the candidate was given as.
+    public var path: String {
+        switch self {
+        case .diskImage(let p, _), .nixosSystem(let p): return p
+        }
+    }
+
+    /// What to call it before it boots: the disk image's file name, the NixOS system's name.
+    public var displayName: String {
+        if case .nixosSystem(let p) = self, let system = try? NixOSSystem(path: p) { return system.name }
+        return URL(fileURLWithPath: path).lastPathComponent
+    }
+
+    /// What a path on the command line (`gate --candidate PATH`) names: a
+    /// directory holding a NixOS toplevel, or a disk image file; nil when
+    /// nothing is there (then it is a generation's name).
+    public static func detect(_ path: String) -> SystemFiles? {
+        var isDir: ObjCBool = false
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else { return nil }
+        if isDir.boolValue {
+            return NixOSSystem.looksLikeToplevel(url.path) ? .nixosSystem(url.path) : nil
+        }
+        return .diskImage(url.path, format: nil)
+    }
 }
 
 /// Where a payload comes from: a host directory (relative to the scenario

@@ -10,7 +10,7 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
-    static let machineKeys: Set = ["image", "generation", "disk", "format", "ignition", "memory", "cpus", "payload"]
+    static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "memory", "cpus", "payload"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
@@ -92,35 +92,52 @@ public enum ScenarioParser {
             throw r.error(g, "`machine` names both `image` and `generation` (they mean the same; keep one)")
         }
         let base = URL(fileURLWithPath: r.file).deletingLastPathComponent()
-        /// A host file named in the scenario (relative to it), which must exist.
-        func hostFile(_ key: String) throws -> String? {
-            guard let node = m[key] else { return nil }
+        /// A host file (or with `directory`, a directory) named in the scenario, relative to it; it must exist.
+        func hostPath(_ key: String, in map: Node? = nil, directory: Bool = false) throws -> String? {
+            guard let node = (map?.mapping ?? m)[key] else { return nil }
             let text = try r.string(node, key)
             let url = (text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)).standardizedFileURL
             var isDir: ObjCBool = false
-            guard !text.isEmpty, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else {
-                throw r.error(node, "`\(key)`: no such file \(url.path)")
+            guard !text.isEmpty, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue == directory else {
+                throw r.error(node, "`\(key)`: no such \(directory ? "directory" : "file") \(url.path)")
             }
             return url.path
         }
-        let disk = try hostFile("disk")
-        let imageNode = m["generation"] ?? m["image"]
-        if disk != nil, let g = imageNode { throw r.error(g, "`machine` names both a generation and a `disk` image; keep one") }
-        guard let imageNode = imageNode ?? (disk != nil ? m["disk"] : nil) else {
-            throw r.error(n, "missing `machine.generation` (or `machine.image`, or `machine.disk` for any disk image)")
+        // What to boot: a generation by name, or a system given as files.
+        var system: SystemFiles?
+        var systemKey: String?
+        if let disk = try hostPath("disk") { system = .diskImage(disk, format: nil); systemKey = "disk" }
+        if let top = try hostPath("nixos", directory: true) {
+            if systemKey != nil { throw r.error(m["nixos"]!, "`machine` names both a `disk` image and a `nixos` system; keep one") }
+            guard NixOSSystem.looksLikeToplevel(top) else {
+                throw r.error(m["nixos"]!, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
+            }
+            system = .nixosSystem(top); systemKey = "nixos"
         }
-        let image = try disk.map { URL(fileURLWithPath: $0).lastPathComponent } ?? r.string(imageNode, "generation")
+        let imageNode = m["generation"] ?? m["image"]
+        if let systemKey, let g = imageNode { throw r.error(g, "`machine` names both a generation and a `\(systemKey)`; keep one") }
+        guard let imageNode = imageNode ?? systemKey.flatMap({ m[$0] }) else {
+            throw r.error(n, "missing `machine.generation` (or `machine.disk` for any disk image, or `machine.nixos` for a NixOS system)")
+        }
+        let image = try system?.displayName ?? r.string(imageNode, "generation")
         guard !image.isEmpty else { throw r.error(imageNode, "`generation` is empty") }
         let memory = try m["memory"].map { try r.int($0, "memory", min: 64, max: 1 << 20) } ?? MachineSpec.defaultMemoryMiB
         let cpus = try m["cpus"].map { try r.int($0, "cpus", min: 1, max: 64) } ?? 1
         var spec = MachineSpec(image: image, imageLine: imageNode.mark?.line ?? 0, memoryMiB: memory, cpus: cpus)
-        spec.disk = disk
-        spec.ignition = try hostFile("ignition")
+        spec.ignition = try hostPath("ignition")
         if let f = m["format"] {
             let format = try r.string(f, "format")
             guard ["qcow2", "raw"].contains(format) else { throw r.error(f, "`format` is qcow2 or raw") }
-            guard disk != nil else { throw r.error(f, "`format` describes a `disk` image") }
-            spec.diskFormat = format
+            guard case .diskImage(let disk, _)? = system else { throw r.error(f, "`format` describes a `disk` image") }
+            system = .diskImage(disk, format: format)
+        }
+        spec.system = system
+        if let c = m["cloud_init"] {
+            guard let cm = c.mapping else { throw r.error(c, "`cloud_init` is a mapping with `user_data:` and optionally `meta_data:`") }
+            try r.checkKeys(cm, allowed: ["user_data", "meta_data", "network_config"], in: "cloud_init")
+            guard let user = try hostPath("user_data", in: c) else { throw r.error(c, "`cloud_init` needs `user_data: FILE`") }
+            spec.cloudInit = CloudInitSeed.Files(userData: user, metaData: try hostPath("meta_data", in: c),
+                                                 networkConfig: try hostPath("network_config", in: c))
         }
         if let p = m["payload"] {
             let text = try r.string(p, "payload")

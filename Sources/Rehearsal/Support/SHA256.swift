@@ -14,6 +14,14 @@ public enum SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
+    /// The SHA-256 of a file's bytes, in hex (by `sha256sum`: a disk image is
+    /// gigabytes, and this pure-Swift digest is for small inputs).
+    public static func file(_ path: String) throws -> String {
+        do { return String(try HostCommand.run(["sha256sum", path]).prefix(64)) } catch {
+            throw MachineError.infrastructure("cannot read \(path): \(error)")
+        }
+    }
+
     public static func hex(_ data: Data) -> String {
         digest(data).map { String(format: "%02x", $0) }.joined()
     }
