@@ -10,6 +10,9 @@
 #                    guest installs into /boot (a new kernel) is what boots next
 #   debian-demo2     derived from debian: rehearse-demo 2.0 installed
 #   debian-demo3     derived from debian: rehearse-demo 3.0 installed (broken)
+#   debian-cloud     derived from debian: cloud-init enabled (it is installed in all of
+#                    them, and disabled by /etc/cloud/cloud-init.disabled elsewhere),
+#                    reading NoCloud seeds (a volume labelled cidata)
 # Both ship the demo service rehearse-demo 1.0 and the older of the two Debian
 # kernels. The payload `repo/` is a local APT repository holding rehearse-demo
 # 1.0, 2.0 and 3.0 and the newer kernel (bookworm-security); scenarios attach it
@@ -21,7 +24,7 @@ export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${REHEARSE_DOWNLOAD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rehearse/debs}
 suite=bookworm
-packages=(systemd systemd-sysv udev dbus initramfs-tools zstd procps iproute2 kmod grub-pc-bin grub2-common)
+packages=(systemd systemd-sysv udev dbus initramfs-tools zstd procps iproute2 kmod grub-pc-bin grub2-common cloud-init)
 size_mib=2048
 fs_uuid=5e4a1c2e-0d1b-4c6e-9a57-726568656172
 cmdline="console=ttyS0,115200 panic=-1 quiet loglevel=4 tsc=reliable no_timer_check mitigations=off"
@@ -152,6 +155,14 @@ build() {
   disk_from_tree "$work/root" "$work/disk.raw"
   step "convert the disk to qcow2"
   qemu-img convert -O qcow2 "$work/disk.raw" "$out/disk.qcow2"
+  # debian-cloud: the same tree with cloud-init enabled (removing the file
+  # that disables it is how cloud-init documents switching it back on).
+  step "derive debian-cloud (cloud-init enabled)"
+  rm "$work/root/etc/cloud/cloud-init.disabled"
+  disk_from_tree "$work/root" "$work/derived.raw"
+  qemu-img convert -O qcow2 "$work/derived.raw" "$out/disk-cloud.qcow2"
+  rm -f "$work/derived.raw"
+  touch "$work/root/etc/cloud/cloud-init.disabled"
   # Generations derived from `debian`: the same tree with another demo version
   # installed. Each is a whole disk: mkfs.ext4 -d lays the tree out anew, so
   # an overlay of the parent's disk would differ in almost every cluster.
@@ -178,7 +189,10 @@ build() {
    "parent": "debian", "description": "debian with rehearse-demo 2.0 (good: new greeting, metrics port 8081)"},
   {"name": "debian-demo3", "version": "12 (demo 3.0, kernel $rel)", "boot": "direct",
    "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-demo3.qcow2",
-   "parent": "debian", "description": "debian with rehearse-demo 3.0 (broken: its unit fails to start)"}
+   "parent": "debian", "description": "debian with rehearse-demo 3.0 (broken: its unit fails to start)"},
+  {"name": "debian-cloud", "version": "12 (cloud-init, kernel $rel)", "boot": "direct",
+   "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-cloud.qcow2",
+   "parent": "debian", "description": "debian with cloud-init enabled, reading NoCloud seeds"}
  ],
  "payloads": {"repo": "repo"}}
 JSON
@@ -187,7 +201,7 @@ JSON
 
 case "${1:-}" in
   inputs) inputs ;;
-  generations) printf '%s\n' debian debian-firmware debian-demo2 debian-demo3 ;;
+  generations) printf '%s\n' debian debian-firmware debian-demo2 debian-demo3 debian-cloud ;;
   build) build "${2:?usage: build.sh build OUT}" ;;
   *) echo "usage: build.sh inputs | generations | build OUT" >&2; exit 2 ;;
 esac

@@ -45,6 +45,17 @@ GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 GRUB_DISABLE_OS_PROBER=true
 GRUB_DISABLE_RECOVERY=true
 GRUB
+# cloud-init is installed but off (debian-cloud turns it on): when on, it
+# reads NoCloud seeds only (no network to ask a metadata service), leaves the
+# network alone (there is none), keeps the C.UTF-8 locale (no other is
+# generated) and makes no SSH host keys (no sshd).
+touch "$root/etc/cloud/cloud-init.disabled"
+cat > "$root/etc/cloud/cloud.cfg.d/90-rehearse.cfg" <<'CFG'
+datasource_list: [ NoCloud, None ]
+network: {config: disabled}
+locale: C.UTF-8
+ssh_genkeytypes: []
+CFG
 # The demo service, version 1.0, installed and enabled as a package.
 cp "$DEMO_DEB" "$root/tmp/rehearse-demo.deb"
 chroot "$root" dpkg -i /tmp/rehearse-demo.deb >/dev/null

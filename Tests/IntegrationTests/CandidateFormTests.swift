@@ -2,8 +2,10 @@ import Foundation
 import Testing
 @testable import Rehearsal
 
-/// Candidates that are not generations a recipe built: any disk image with
-/// its own bootloader, and an Ignition config handed over through fw_cfg.
+/// Candidates in the forms their distributions ship them: any disk image with
+/// its own bootloader, an Ignition config handed over through fw_cfg, a
+/// NixOS system closure with its store shared over 9p, and a cloud image
+/// with cloud-init reading a NoCloud seed.
 @Suite(.serialized) struct CandidateFormTests {
     @Test func anyDiskImageBootsByFirmwareAndSeesItsIgnitionConfig() throws {
         // A disk with its own bootloader: the debian recipe's partitioned disk with GRUB.
@@ -37,5 +39,104 @@ import Testing
         #expect(try TestGuest.fingerprint([disk]) == before, "the disk image is never written")
         let xml = try String(contentsOf: URL(fileURLWithPath: try #require(r.runDirectory)).appendingPathComponent("domain.xml"), encoding: .utf8)
         #expect(xml.contains("<entry name='opt/com.coreos/config' file='") && xml.contains("<boot dev='hd'/>"))
+    }
+
+    /// A NixOS-shaped closure built by `Tests/Fixtures/nixos-system.sh`
+    /// (no Nix here): a store with busybox, a kernel, a stage-1 initrd and a
+    /// toplevel, and a `result` link to it.
+    static func nixosFixture() throws -> URL {
+        let out = TestGuest.runs.appendingPathComponent("nixos-\(UUID().uuidString.prefix(8))")
+        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path])
+        return out
+    }
+
+    @Test func aNixOSClosureBootsWithItsStoreSharedReadOnly() throws {
+        let fixture = try Self.nixosFixture()
+        let result = fixture.appendingPathComponent("result").path
+        let system = try NixOSSystem(path: result)
+        let store = fixture.appendingPathComponent("nix/store")
+        let storeFiles = try FileManager.default.subpathsOfDirectory(atPath: store.path).sorted()
+        let before = try TestGuest.fingerprint([system.kernel, system.initrd, store.appendingPathComponent(system.toplevelName + "/init").path])
+        let scenario = TestGuest.runs.appendingPathComponent("scenarios/nixos-\(UUID().uuidString.prefix(8)).yaml")
+        try FileManager.default.createDirectory(at: scenario.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try """
+        machine: {nixos: \(result), memory: 384}
+        timeout: 120
+        steps:
+          - run: . /etc/os-release; echo $ID
+            expect: {stdout_equals: "nixos\\n"}
+          - name: the booted system is the toplevel, started by its own init=
+            run: readlink /run/current-system; tr ' ' '\\n' < /proc/cmdline | grep ^init=
+            expect: {stdout_equals: "\(system.guestToplevel)\\ninit=\(system.guestToplevel)/init\\n"}
+          - name: the host's store is the guest's /nix/store, read-only over 9p
+            run: grep ' /nix/store ' /proc/mounts; test -x \(system.guestToplevel)/init
+            expect: {stdout_contains: "nix-store /nix/store 9p ro,"}
+          - fail: touch /nix/store/written-by-the-guest
+          - name: the root is a fresh ext4 disk labelled nixos, and writable
+            run: grep ' / ' /proc/mounts; echo hi > /root/f && cat /root/f
+            expect: {stdout_contains: "/dev/vda / ext4 rw"}
+        """.write(to: scenario, atomically: true, encoding: .utf8)
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        // As a gate's candidate: the path takes the place of the scenario's machine.
+        let prepared = try Runner.prepare(files: [scenario.path], generation: result)[0]
+        #expect(prepared.scenario.machine.system == .nixosSystem(URL(fileURLWithPath: result).standardizedFileURL.path))
+        #expect(prepared.scenario.machine.image == system.name)
+        let r = TestGuest.runner.run(prepared)
+        #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message)) \(r.console ?? [])")
+        let digest = try system.generation().digest
+        #expect(r.boots.first?.generation == system.name && r.imageDigest == digest)
+        #expect(try TestGuest.fingerprint([system.kernel, system.initrd, store.appendingPathComponent(system.toplevelName + "/init").path]) == before)
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: store.path).sorted() == storeFiles, "nothing was added to the store")
+        let dir = try #require(r.runDirectory)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(!left.contains { $0.hasPrefix("disk-") }, "the fresh root disk goes with the machine: \(left)")
+        try? HostCommand.run(["chmod", "-R", "u+w", fixture.path])
+    }
+
+    @Test func cloudInitRunsTheUserDataFromANoCloudSeed() throws {
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let (recipe, name) = try ImageRecipe.resolve("debian-cloud", searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
+        let disk = try #require(try TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
+        let before = try TestGuest.fingerprint([disk])
+        let dir = TestGuest.runs.appendingPathComponent("cloud-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let token = UUID().uuidString
+        try """
+        #cloud-config
+        write_files:
+          - path: /var/lib/rehearse/from-user-data
+            content: "\(token)\\n"
+        runcmd:
+          - [sh, -c, "echo runcmd ran > /var/lib/rehearse/runcmd"]
+        """.write(to: dir.appendingPathComponent("user-data"), atomically: true, encoding: .utf8)
+        try "instance-id: iid-\(token.prefix(8))\nlocal-hostname: rehearsed\n".write(to: dir.appendingPathComponent("meta-data"), atomically: true, encoding: .utf8)
+        let p = try TestGuest.scenario("""
+        machine:
+          generation: debian-cloud
+          memory: 512
+          cloud_init: {user_data: \(dir.path)/user-data, meta_data: \(dir.path)/meta-data}
+        timeout: 300
+        steps:
+          - name: cloud-init found the seed and finished
+            run: cloud-init status --long
+            expect: {stdout_contains: "DataSourceNoCloud [seed=/dev/vd"}
+          - name: write_files from the user-data ran
+            run: cat /var/lib/rehearse/from-user-data
+            expect: {stdout_equals: "\(token)\\n"}
+          - name: runcmd from the user-data ran
+            run: cat /var/lib/rehearse/runcmd
+            expect: {stdout_equals: "runcmd ran\\n"}
+          - name: the meta-data named the host
+            run: hostname
+            expect: {stdout_equals: "rehearsed\\n"}
+        """, name: "cloud-init")
+        let r = TestGuest.runner.run(p)
+        #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message)) \(r.console ?? [])")
+        #expect(try TestGuest.fingerprint([disk]) == before, "the base disk is never written")
+        let run = try #require(r.runDirectory)
+        let left = try FileManager.default.contentsOfDirectory(atPath: run)
+        #expect(!left.contains { $0.hasPrefix("cidata") || $0.hasPrefix("disk-") }, "the seed and the overlay go with the machine: \(left)")
+        let xml = try String(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("domain.xml"), encoding: .utf8)
+        #expect(xml.contains("cidata.iso'/><target dev='vdb' bus='virtio'/><readonly/><serial>cidata</serial>"))
     }
 }

@@ -196,7 +196,7 @@ public final class Runner: @unchecked Sendable {
         } catch let e as BootFailure {
             result.steps = s.steps.map(Self.skipped)
             result.console = e.console
-            return finish(Self.outcome(e.error), "boot: \(e.error)\(e.console == nil ? "" : " (the guest's shell never answered)")")
+            return finish(Self.outcome(e.error), "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
         } catch {
             return finish(.infrastructure, "boot: \(error)")
         }
@@ -234,6 +234,8 @@ public final class Runner: @unchecked Sendable {
     public struct BootFailure: Error {
         public var error: MachineError
         public var console: [String]?
+        /// False when the machine started but its shell never answered.
+        public var shellAnswered = true
     }
 
     /// Builds the image, starts a machine and waits until its shell answers.
@@ -265,9 +267,10 @@ public final class Runner: @unchecked Sendable {
             try s.bootCheck.run(on: machine, deadline: deadline)
         } catch {
             let tail = machine.io.consoleTail(15)
+            let answered = machine.readySeconds != nil
             machine.destroy()
-            if let e = error as? CheckFailure { throw BootFailure(error: .scenario(e.message), console: tail) }
-            throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail)
+            if let e = error as? CheckFailure { throw BootFailure(error: .scenario(e.message), console: tail, shellAnswered: answered) }
+            throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
         }
         observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
         return machine
