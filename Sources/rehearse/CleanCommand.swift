@@ -10,12 +10,16 @@ struct CleanCommand: ParsableCommand {
         abstract: "Destroy machines that killed rehearse runs left behind.",
         discussion: """
         Only domains tagged as Rehearsal's are touched, and only when the rehearse process \
-        that started them is gone. Embedded roots in use by a live rehearse are skipped.
+        that started them is gone. Embedded roots in use by a live rehearse are skipped. \
+        With --images, old builds of the recipes under Images/ go too.
         """
     )
 
     @Option(name: [.customShort("c"), .long], help: "Also sweep this libvirt URI (for example qemu:///system).")
     var connect: String?
+
+    @Flag(help: "Also remove image builds that the recipes' current files and inputs would no longer make.")
+    var images = false
 
     /// One root per process (libvirt's rule), so the parent runs one child per root.
     @Option(help: .hidden)
@@ -59,6 +63,20 @@ struct CleanCommand: ParsableCommand {
                 c.close()
             } catch {
                 fail("clean \(uri): \(error)", status: 3)
+            }
+        }
+        if images {
+            for dir in ImageRecipe.staleBuilds(state: state, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil)) {
+                // Built files are read-only; make them writable to remove them.
+                _ = try? HostCommand.run(["chmod", "-R", "u+w", dir.path])
+                do {
+                    try FileManager.default.removeItem(at: dir)
+                    print("removed old image build \(dir.path)")
+                    count += 1
+                } catch {
+                    FileHandle.standardError.write(Data("rehearse: cannot remove \(dir.path): \(error)\n".utf8))
+                    failed = true
+                }
             }
         }
         print(count == 0 ? "nothing to clean" : "removed \(count) leftover(s)")

@@ -13,7 +13,9 @@
 # and OUT/result links to the toplevel, as `nixos-rebuild build` leaves it.
 # Links inside the store name /nix/store/..., the path the guest sees.
 # Stage 2 does what NixOS's activation does that a shell needs (/bin/sh,
-# /run/current-system, /etc) and starts root shells on ttyS0 and ttyS1.
+# /run/current-system, /etc) and starts root shells on ttyS0 and ttyS1; with
+# LOGIN_PASSWORD set, ttyS1 gets a getty instead, and root that password
+# (for the tests of `machine.console`).
 set -euo pipefail
 export LC_ALL=C
 out=${1:?usage: nixos-system.sh OUT [VERSION]}
@@ -96,6 +98,13 @@ mkdir -p "$store/$top"
 ln -s "/nix/store/$linux/bzImage" "$store/$top/kernel"
 ln -s "/nix/store/$initrd/initrd" "$store/$top/initrd"
 ln -s "/nix/store/$bb" "$store/$top/sw"
+if [ -n "${LOGIN_PASSWORD:-}" ]; then
+  shadow="root:$("$work/b/bin/busybox" mkpasswd -m sha512 "$LOGIN_PASSWORD"):19000:0:99999:7:::"
+  ttyS1="ttyS1::respawn:/bin/getty -L 115200 ttyS1 vt100"
+else
+  shadow="root::19000:0:99999:7:::"
+  ttyS1="ttyS1::respawn:-/bin/sh"
+fi
 echo "loglevel=4 panic=-1 quiet tsc=reliable no_timer_check mitigations=off" > "$store/$top/kernel-params"
 echo "$version" > "$store/$top/nixos-version"
 echo x86_64-linux > "$store/$top/system"
@@ -112,10 +121,13 @@ mount -t tmpfs tmpfs /tmp
 ln -sfn \$systemConfig /run/current-system
 ln -sfn \$systemConfig /run/booted-system
 ln -sfn \$systemConfig/sw/bin/sh /bin/sh
+for tool in login getty; do ln -sfn \$systemConfig/sw/bin/\$tool /bin/\$tool; done
 printf 'NAME=NixOS\nID=nixos\nVERSION_ID="24.11"\nPRETTY_NAME="NixOS $version (rehearsal fixture)"\n' > /etc/os-release
 echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+echo '$shadow' > /etc/shadow
+chmod 0600 /etc/shadow
 echo "export PATH=/run/current-system/sw/bin" > /etc/profile
-printf 'ttyS0::respawn:-/bin/sh\nttyS1::respawn:-/bin/sh\n' > /etc/inittab
+printf 'ttyS0::respawn:-/bin/sh\n$ttyS1\n' > /etc/inittab
 hostname nixos
 echo "stage 2: \$systemConfig"
 exec \$systemConfig/sw/bin/init

@@ -44,10 +44,40 @@ import Testing
     /// A NixOS-shaped closure built by `Tests/Fixtures/nixos-system.sh`
     /// (no Nix here): a store with busybox, a kernel, a stage-1 initrd and a
     /// toplevel, and a `result` link to it.
-    static func nixosFixture() throws -> URL {
+    /// With `loginPassword`, its ttyS1 has a getty asking for root's password instead of a shell.
+    static func nixosFixture(loginPassword: String? = nil) throws -> URL {
         let out = TestGuest.runs.appendingPathComponent("nixos-\(UUID().uuidString.prefix(8))")
-        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path])
+        var env = ProcessInfo.processInfo.environment
+        env["LOGIN_PASSWORD"] = loginPassword
+        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path,
+                             loginPassword == nil ? "24.11.19700101.fixture" : "24.11.19700101.login"], environment: env)
         return out
+    }
+
+    @Test func aGettyOnTheChannelIsLoggedIntoWithTheScenariosConsoleSettings() throws {
+        let password = "pw \(UUID().uuidString.prefix(8)) 'q'"
+        let fixture = try Self.nixosFixture(loginPassword: password)
+        defer { try? HostCommand.run(["chmod", "-R", "u+w", fixture.path]) }
+        let result = fixture.appendingPathComponent("result").path
+        func scenario(_ password: String) -> String {
+            let yamlPassword = password.replacingOccurrences(of: "'", with: "''")
+            return """
+            machine:
+              nixos: \(result)
+              console: {login: root, password: '\(yamlPassword)'}
+            timeout: 90
+            steps:
+              - name: the harness's shell is root's, though ttyS1 runs a getty
+                run: id -u; grep ^ttyS1 /etc/inittab
+                expect: {stdout_equals: "0\\nttyS1::respawn:/bin/getty -L 115200 ttyS1 vt100\\n"}
+            """
+        }
+        let good = TestGuest.runner.run(try TestGuest.scenario(scenario(password), name: "login"))
+        #expect(good.outcome == .passed, "\(good.message ?? "") \(good.steps.compactMap(\.message)) \(good.console ?? [])")
+        // A wrong password fails the boot, saying why, rather than timing out.
+        let bad = TestGuest.runner.run(try TestGuest.scenario(scenario("wrong"), name: "login-bad"))
+        #expect(bad.outcome == .failed)
+        #expect(bad.message?.contains("refused the login as root") == true, "\(bad.message ?? "")")
     }
 
     @Test func aNixOSClosureBootsWithItsStoreSharedReadOnly() throws {

@@ -139,4 +139,25 @@ import Testing
         #expect(xml.contains("<filesystem type='mount' accessmode='squash'><source dir='/srv/nix/store'/><target dir='nix-store'/><readonly/></filesystem>"))
         #expect(xml.contains("<target dev='vda' bus='virtio'/><serial>root</serial></disk>"))
     }
+
+    @Test func onlyBuildsTheCurrentRecipeWouldNotMakeAreStale() throws {
+        let fm = FileManager.default
+        let root = fm.temporaryDirectory.appendingPathComponent("stale-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: root) }
+        let recipes = root.appendingPathComponent("Images"), state = StateDirectory(root: root.appendingPathComponent("state"))
+        try fm.createDirectory(at: recipes.appendingPathComponent("r"), withIntermediateDirectories: true)
+        try "#!/bin/sh\n[ \"$1\" = inputs ] && echo none\n".write(to: recipes.appendingPathComponent("r/build.sh"), atomically: true, encoding: .utf8)
+        try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: recipes.appendingPathComponent("r/build.sh").path)
+        let recipe = ImageRecipe(name: "r", directory: recipes.appendingPathComponent("r"))
+        let current = recipe.cacheDirectory(in: state, digest: try recipe.digest(state: state))
+        let old = state.images.appendingPathComponent("r-0123456789abcdef")
+        let otherRecipe = state.images.appendingPathComponent("gone-0123456789abcdef")
+        let notABuild = state.images.appendingPathComponent("r-notes")
+        for d in [current, old, otherRecipe, notABuild] { try fm.createDirectory(at: d, withIntermediateDirectories: true) }
+        #expect(ImageRecipe.staleBuilds(state: state, searchPaths: [recipes]).map(\.path) == [old.path])
+        // While the recipe builds, nothing of it is touched.
+        let lock = try FileLock.acquire(path: state.images.appendingPathComponent("r.lock").path)
+        #expect(ImageRecipe.staleBuilds(state: state, searchPaths: [recipes]).isEmpty)
+        lock.unlock()
+    }
 }

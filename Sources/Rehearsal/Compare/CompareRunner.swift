@@ -78,7 +78,7 @@ public struct CompareRunner: Sendable {
             bootSeconds.append(machine.readySeconds ?? 0)
             guard n == 1 else { continue }
             // Let start-up settle before probing, so that both sides are seen in the same state.
-            _ = try? machine.run("command -v systemctl >/dev/null && timeout 120 systemctl is-system-running --wait", deadline: deadline)
+            _ = try? BootCheck().settle(on: machine, deadline: Deadline.after(seconds: 120).earlier(deadline))
             snapshot = try Probes.snapshot(of: machine, deadline: deadline)
             if let p = options.scenario {
                 let context = runner.context(for: p)

@@ -10,7 +10,7 @@ public final class ShellSession: @unchecked Sendable {
     // @unchecked: `lock` serialises whole round trips (one command at a time
     // on a channel); `io` and `send` are thread-safe themselves.
     private let lock = NSLock()
-    private let io: MachineIO
+    let io: MachineIO
     /// Sends bytes until the closure says to give up; returns how many went out.
     private let send: @Sendable ([UInt8], () -> Bool) throws -> Int
     private var crlf = false
@@ -33,7 +33,7 @@ public final class ShellSession: @unchecked Sendable {
 
     /// Writes `text`; a guest that stops reading its console makes this time
     /// out at `deadline` (or on a signal) instead of blocking for ever.
-    private func write(_ text: String, deadline: Deadline) throws {
+    func write(_ text: String, deadline: Deadline) throws {
         let bytes = Array(text.utf8)
         let sent: Int
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A recipe that builds generations: a directory holding `build.sh`, which
 /// answers `build.sh inputs` (the identity of everything it downloads),
@@ -101,13 +102,48 @@ public struct ImageRecipe: Sendable {
         state.images.appendingPathComponent("\(name)-\(digest.prefix(16))")
     }
 
+    /// Builds of the recipes in `searchPaths` that their current files and
+    /// inputs would no longer make (older digests), which `rehearse clean
+    /// --images` removes. A recipe being built right now (its lock held) is
+    /// left alone; so is every build of a recipe that isn't found.
+    public static func staleBuilds(state: StateDirectory, searchPaths: [URL]) -> [URL] {
+        let fm = FileManager.default
+        var recipes: [String: ImageRecipe] = [:]
+        for dir in searchPaths {
+            for sub in ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []) where recipes[sub] == nil {
+                let url = dir.appendingPathComponent(sub)
+                if fm.fileExists(atPath: url.appendingPathComponent("build.sh").path) {
+                    recipes[sub] = ImageRecipe(name: sub, directory: url.standardizedFileURL)
+                }
+            }
+        }
+        var stale: [URL] = []
+        for (name, recipe) in recipes.sorted(by: { $0.key < $1.key }) {
+            guard !FileLock.isHeld(path: state.images.appendingPathComponent("\(name).lock").path),
+                  let current = try? recipe.cacheDirectory(in: state, digest: recipe.digest(state: state)).lastPathComponent else { continue }
+            for entry in ((try? fm.contentsOfDirectory(atPath: state.images.path)) ?? []).sorted()
+            where entry.hasPrefix(name + "-") && entry != current && entry.dropFirst(name.count + 1).allSatisfy(\.isHexDigit) {
+                stale.append(state.images.appendingPathComponent(entry))
+            }
+        }
+        return stale
+    }
+
     /// The names of the generations it builds (`build.sh generations`); a
     /// recipe that doesn't say builds one generation named after itself.
     public func generationNames() -> [String] {
-        guard let out = try? HostCommand.run([script.path, "generations"]) else { return [name] }
-        let names = out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return names.isEmpty ? [name] : names
+        // Asked for every reference a scenario makes: keep the answer per
+        // build.sh content rather than start the script each time.
+        let key = "\(script.path) \(FileManager.default.contents(atPath: script.path).map(SHA256.hex) ?? "")"
+        if let known = Self.namesCache.withLock({ $0[key] }) { return known }
+        let out = try? HostCommand.run([script.path, "generations"])
+        let names = out?.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        let answer = names.isEmpty ? [name] : names
+        Self.namesCache.withLock { $0[key] = answer }
+        return answer
     }
+
+    private static let namesCache = Mutex<[String: [String]]>([:])
 
     /// Returns the recipe's built output, building it first when needed.
     /// Build progress lines (`==> …` from the recipe) go to `progress`.

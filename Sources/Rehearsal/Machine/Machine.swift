@@ -210,6 +210,7 @@ public final class Machine: @unchecked Sendable {
     /// After every boot: connect the shell, mount the payload, note the boot.
     private func connected(deadline: Deadline) throws {
         let clock = Stopwatch()
+        if let login = spec.console { try shell.logIn(login, deadline: deadline) }
         try shell.connect(deadline: deadline)
         if payload != nil {
             let r = try run(Payload.mountCommand, deadline: deadline)

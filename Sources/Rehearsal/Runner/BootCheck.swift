@@ -19,21 +19,30 @@ public struct BootCheck: Sendable {
 
     public init() {}
 
-    /// Runs the check; throws a `CheckFailure` naming the failed units and
-    /// carrying their status and journal, or a scenario failure naming the
-    /// state systemd never left.
-    public func run(on machine: Machine, deadline: Deadline) throws {
-        guard enabled else { return }
-        let limit = Deadline.after(seconds: timeout).earlier(deadline)
+    /// Waits until systemd's start-up has finished (running, degraded or
+    /// worse). Returns false at once for a guest without systemd; throws when
+    /// systemd never settles. `rehearse compare` settles both sides this way
+    /// before probing them, without judging.
+    @discardableResult
+    public func settle(on machine: Machine, deadline limit: Deadline) throws -> Bool {
         let probe = try machine.run("test -d /run/systemd/system", deadline: limit)
-        guard probe.status == 0 else { return }
-        // --wait returns once start-up has finished, with running, degraded or worse.
+        guard probe.status == 0 else { return false }
         let settle = Int(max(1, limit.remaining.rounded(.down)))
         let state = try machine.run("timeout \(settle) systemctl is-system-running --wait", deadline: limit)
         let word = state.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         if word != "running" && word != "degraded" {
             throw MachineError.scenario("after boot: systemd did not settle within \(settle) s (state \(word.isEmpty ? "unknown" : word))")
         }
+        return true
+    }
+
+    /// Runs the check; throws a `CheckFailure` naming the failed units and
+    /// carrying their status and journal, or a scenario failure naming the
+    /// state systemd never left.
+    public func run(on machine: Machine, deadline: Deadline) throws {
+        guard enabled else { return }
+        let limit = Deadline.after(seconds: timeout).earlier(deadline)
+        guard try settle(on: machine, deadline: limit) else { return }
         let failed = try machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
         let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowFailed.contains($0) }
         guard units.isEmpty else {

@@ -74,6 +74,10 @@ public final class Runner: @unchecked Sendable {
                     s.machine.image = generation
                 }
             }
+            if case .nixosSystem(let top)? = s.machine.system, !NixOSSystem.looksLikeToplevel(top) {
+                throw ScenarioError(file: f, line: s.machine.imageLine,
+                                    "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
+            }
             let paths = ImageRecipe.searchPaths(scenarioFile: f)
             func find(_ reference: String, line: Int) throws -> GenerationReference {
                 do {

@@ -37,6 +37,9 @@ public struct MachineSpec: Sendable {
     /// An Ignition config handed to the guest through QEMU fw_cfg as
     /// `opt/com.coreos/config`, the way Fedora CoreOS expects it under libvirt.
     public var ignition: String?
+    /// How to log in on the command channel, for an image with a getty there
+    /// rather than a root shell.
+    public var console: ConsoleLogin?
     /// cloud-init's NoCloud files, handed to the guest on a seed disk labelled `cidata`.
     public var cloudInit: CloudInitSeed.Files?
 

@@ -10,7 +10,7 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
-    static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "memory", "cpus", "payload"]
+    static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "console", "memory", "cpus", "payload"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
@@ -107,12 +107,14 @@ public enum ScenarioParser {
         var system: SystemFiles?
         var systemKey: String?
         if let disk = try hostPath("disk") { system = .diskImage(disk, format: nil); systemKey = "disk" }
-        if let top = try hostPath("nixos", directory: true) {
-            if systemKey != nil { throw r.error(m["nixos"]!, "`machine` names both a `disk` image and a `nixos` system; keep one") }
-            guard NixOSSystem.looksLikeToplevel(top) else {
-                throw r.error(m["nixos"]!, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
-            }
-            system = .nixosSystem(top); systemKey = "nixos"
+        // Checked when the scenario is prepared, so that a gate's candidate can
+        // stand in for a system this host doesn't have (`/run/current-system`).
+        if let node = m["nixos"] {
+            if systemKey != nil { throw r.error(node, "`machine` names both a `disk` image and a `nixos` system; keep one") }
+            let text = try r.string(node, "nixos")
+            guard !text.isEmpty else { throw r.error(node, "`nixos` is empty") }
+            system = .nixosSystem((text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)).standardizedFileURL.path)
+            systemKey = "nixos"
         }
         let imageNode = m["generation"] ?? m["image"]
         if let systemKey, let g = imageNode { throw r.error(g, "`machine` names both a generation and a `\(systemKey)`; keep one") }
@@ -132,6 +134,17 @@ public enum ScenarioParser {
             system = .diskImage(disk, format: format)
         }
         spec.system = system
+        if let c = m["console"] {
+            guard let cm = c.mapping, let user = cm["login"] else {
+                throw r.error(c, "`console` is a mapping with `login:` (a user name) and optionally `password:`")
+            }
+            try r.checkKeys(cm, allowed: ["login", "password"], in: "console")
+            let name = try r.string(user, "login")
+            guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0.isNewline }) else { throw r.error(user, "`login` is a user name") }
+            let password = try cm["password"].map { try r.string($0, "password") }
+            if let password, password.contains(where: \.isNewline) { throw r.error(cm["password"]!, "`password` is one line") }
+            spec.console = ConsoleLogin(user: name, password: password)
+        }
         if let c = m["cloud_init"] {
             guard let cm = c.mapping else { throw r.error(c, "`cloud_init` is a mapping with `user_data:` and optionally `meta_data:`") }
             try r.checkKeys(cm, allowed: ["user_data", "meta_data", "network_config"], in: "cloud_init")
