@@ -17,8 +17,8 @@ struct CompareCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The old generation (a name from `rehearse generations`, or a recipe).") var old: String
-    @Argument(help: "The new generation.") var new: String
+    @Argument(help: "The old generation (a name from `rehearse generations`, a recipe, a disk image or a NixOS system such as /run/current-system).") var old: String
+    @Argument(help: "The new generation (as OLD; for example ./result).") var new: String
     @Option(help: "A scenario whose steps run on both (its machine settings and payload are used).") var scenario: String?
     @Option(help: "Boots per generation for the boot-time comparison (min and median are shown).") var boots: Int = 1
     @Flag(help: "Boot the generations one after the other instead of at the same time.") var sequential = false
@@ -35,13 +35,10 @@ struct CompareCommand: ParsableCommand {
         let reporter = TerminalReporter(terminal: terminal)
         let prepared: Runner.Prepared?
         let paths = ImageRecipe.searchPaths(scenarioFile: scenario)
-        let refs: [Runner.GenerationReference]
+        let refs: [Candidate]
         do {
             prepared = try scenario.map { try Runner.prepare(files: [$0])[0] }
-            refs = try [old, new].map { name in
-                let (recipe, g) = try ImageRecipe.resolve(name, searchPaths: paths)
-                return Runner.GenerationReference(recipe: recipe, name: g)
-            }
+            refs = try [old, new].map { try Candidate.named($0, searchPaths: paths) }
         } catch {
             fail("\(error)", status: 2)
         }

@@ -169,4 +169,19 @@ import Testing
         let xml = try String(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("domain.xml"), encoding: .utf8)
         #expect(xml.contains("cidata.iso'/><target dev='vdb' bus='virtio'/><readonly/><serial>cidata</serial>"))
     }
+
+    @Test func twoNixOSClosuresCompareSideBySideByPath() throws {
+        // Two builds of the fixture that differ in their version, as two nixos-rebuild builds would.
+        let old = try Self.nixosFixture(), new = TestGuest.runs.appendingPathComponent("nixos-new-\(UUID().uuidString.prefix(8))")
+        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, new.path, "24.12.19700101.fixture"])
+        defer { for f in [old, new] { try? HostCommand.run(["chmod", "-R", "u+w", f.path]) } }
+        let paths = ImageRecipe.searchPaths(scenarioFile: nil)
+        let a = try Candidate.named(old.appendingPathComponent("result").path, searchPaths: paths)
+        let b = try Candidate.named(new.appendingPathComponent("result").path, searchPaths: paths)
+        guard case .files(.nixosSystem) = a, case .files(.nixosSystem) = b else { Issue.record("not read as NixOS systems"); return }
+        let c = try CompareRunner(runner: TestGuest.runner).compare(.init(old: a, new: b))
+        #expect(c.old.generation.version == "NixOS 24.11.19700101.fixture" && c.new.generation.version == "NixOS 24.12.19700101.fixture")
+        #expect(c.etc.contains { $0.path == "/etc/os-release" }, "\(c.etc)")
+        #expect(c.regressions.isEmpty)
+    }
 }

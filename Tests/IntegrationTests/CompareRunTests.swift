@@ -13,7 +13,7 @@ import Testing
             let (recipe, g) = try ImageRecipe.resolve(n, searchPaths: paths)
             return Runner.GenerationReference(recipe: recipe, name: g)
         }
-        return CompareRunner.Options(old: refs[0], new: refs[1], scenario: scenario)
+        return CompareRunner.Options(old: .generation(refs[0]), new: .generation(refs[1]), scenario: scenario)
     }
 
     @Test func aGenerationComparedWithItselfHasNoDifferences() throws {

@@ -4,15 +4,15 @@ import Foundation
 /// time), probes both, runs the same scenario steps on both, and compares.
 public struct CompareRunner: Sendable {
     public struct Options: Sendable {
-        public var old: Runner.GenerationReference
-        public var new: Runner.GenerationReference
+        public var old: Candidate
+        public var new: Candidate
         /// Steps to run on both (the scenario's `machine.generation` is replaced by each side's).
         public var scenario: Runner.Prepared?
         /// Boots per side for the boot-time comparison (the first one is also probed).
         public var boots: Int = 1
         /// Boot one side after the other instead of both at once (for hosts short of memory or cores).
         public var sequential = false
-        public init(old: Runner.GenerationReference, new: Runner.GenerationReference, scenario: Runner.Prepared? = nil,
+        public init(old: Candidate, new: Candidate, scenario: Runner.Prepared? = nil,
                     boots: Int = 1, sequential: Bool = false) {
             self.old = old
             self.new = new

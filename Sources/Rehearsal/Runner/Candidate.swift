@@ -1,0 +1,27 @@
+import Foundation
+
+/// What a command line names to boot: a generation (by name, through the
+/// recipe that builds it) or a system given as files (a disk image, a NixOS
+/// closure). `rehearse compare OLD NEW` takes either on each side.
+public enum Candidate: Sendable {
+    case generation(Runner.GenerationReference)
+    case files(SystemFiles)
+
+    /// Reads `text`: a path to a disk image or a NixOS system, else a
+    /// generation or recipe name looked for in `searchPaths`.
+    public static func named(_ text: String, searchPaths: [URL]) throws -> Candidate {
+        if let files = SystemFiles.detect(text) { return .files(files) }
+        let (recipe, name) = try ImageRecipe.resolve(text, searchPaths: searchPaths)
+        return .generation(Runner.GenerationReference(recipe: recipe, name: name))
+    }
+}
+
+extension Runner {
+    /// The generation a candidate names, building its recipe when needed.
+    public func generation(_ candidate: Candidate) throws -> Generation {
+        switch candidate {
+        case .generation(let ref): return try generation(ref)
+        case .files(let files): return try Generation.of(files)
+        }
+    }
+}
