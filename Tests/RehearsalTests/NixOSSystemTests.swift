@@ -91,47 +91,4 @@ import Testing
         try "machine: {disk: d.qcow2, nixos: \(top2.path)}\nsteps: []\n".write(to: root2.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
         #expect(throws: ScenarioError.self) { try ScenarioParser.parse(file: root2.appendingPathComponent("s.yaml").path) }
     }
-
-    @Test func cloudInitFilesAreChecked() throws {
-        let (root, _) = try store()
-        defer { try? FileManager.default.removeItem(at: root) }
-        try "#cloud-config\n".write(to: root.appendingPathComponent("user-data"), atomically: true, encoding: .utf8)
-        let file = root.appendingPathComponent("s.yaml").path
-        let s = try ScenarioParser.parse(text: "machine:\n  generation: debian-cloud\n  cloud_init: {user_data: user-data}\nsteps: []\n", file: file)
-        #expect(s.machine.cloudInit == CloudInitSeed.Files(userData: root.appendingPathComponent("user-data").path))
-        for (yaml, line) in [("  cloud_init: {user_data: nope}\n", 3), ("  cloud_init: {meta_data: user-data}\n", 3),
-                             ("  cloud_init: {user_data: user-data, vendor: x}\n", 3), ("  cloud_init: user-data\n", 3)] {
-            do {
-                _ = try ScenarioParser.parse(text: "machine:\n  generation: debian-cloud\n" + yaml + "steps: []\n", file: file)
-                Issue.record("parsed: \(yaml)")
-            } catch let e as ScenarioError {
-                #expect(e.line == line, "\(yaml): \(e.message)")
-            }
-        }
-    }
-}
-
-/// The prompts a console login answers, read from what a getty and login print.
-@Suite struct ConsoleLoginTests {
-    @Test func promptsAreReadFromTheLastLine() {
-        #expect(ConsoleLogin.prompt(in: "\r\nDebian GNU/Linux 12 web-1 ttyS1\r\n\r\nweb-1 login: ") == .login)
-        #expect(ConsoleLogin.prompt(in: "web-1 login: root\r\nPassword: ") == .password)
-        #expect(ConsoleLogin.prompt(in: "Password: \r\n\r\nLogin incorrect\r\nweb-1 login: ") == .incorrect)
-        #expect(ConsoleLogin.prompt(in: "Last login: Sat\r\nroot@web-1:~# ") == .shell)
-        #expect(ConsoleLogin.prompt(in: "\u{1b}[?2004hroot@web-1:~# ") == .shell)
-        #expect(ConsoleLogin.prompt(in: "~ $ ") == .shell)
-        #expect(ConsoleLogin.prompt(in: "Starting systemd-logind...\r\n") == nil)
-        #expect(ConsoleLogin.prompt(in: "login: is what it asks\r\nbooting") == nil, "only the last line counts")
-    }
-
-    @Test func consoleSettingsParse() throws {
-        let s = try ScenarioParser.parse(text: "machine: {generation: tiny, console: {login: root, password: 'a b'}}\nsteps: []\n", file: "t.yaml")
-        #expect(s.machine.console == ConsoleLogin(user: "root", password: "a b"))
-        for yaml in ["machine: {generation: tiny, console: root}\nsteps: []\n",
-                     "machine: {generation: tiny, console: {password: x}}\nsteps: []\n",
-                     "machine: {generation: tiny, console: {login: 'a b'}}\nsteps: []\n",
-                     "machine: {generation: tiny, console: {login: root, port: ttyS0}}\nsteps: []\n"] {
-            #expect(throws: ScenarioError.self, "\(yaml)") { try ScenarioParser.parse(text: yaml, file: "t.yaml") }
-        }
-    }
 }
