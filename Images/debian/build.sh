@@ -10,15 +10,16 @@
 #                    guest installs into /boot (a new kernel) is what boots next
 #   debian-demo2     derived from debian: rehearse-demo 2.0 installed
 #   debian-demo3     derived from debian: rehearse-demo 3.0 installed (broken)
-#   debian-cloud     derived from debian: cloud-init enabled (it is installed in all of
-#                    them, and disabled by /etc/cloud/cloud-init.disabled elsewhere),
-#                    reading NoCloud seeds (a volume labelled cidata)
+#   debian-cloud     derived from debian, set up as a stock cloud image: cloud-init
+#                    enabled (it is installed in all of them, and disabled by
+#                    /etc/cloud/cloud-init.disabled elsewhere), reading NoCloud seeds
+#                    (a volume labelled cidata); root locked, no autologin anywhere
 # Both ship the demo service rehearse-demo 1.0 and the older of the two Debian
 # kernels. The payload `repo/` is a local APT repository holding rehearse-demo
 # 1.0, 2.0 and 3.0 and the newer kernel (bookworm-security); scenarios attach it
 # with `payload: image:debian/repo`.
 # The guest gives root shells with no password on ttyS0 (with the kernel log)
-# and ttyS1 (the harness's channel). No network is configured.
+# and ttyS1 (the harness's channel), except debian-cloud. No network is configured.
 set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -155,14 +156,25 @@ build() {
   disk_from_tree "$work/root" "$work/disk.raw"
   step "convert the disk to qcow2"
   qemu-img convert -O qcow2 "$work/disk.raw" "$out/disk.qcow2"
-  # debian-cloud: the same tree with cloud-init enabled (removing the file
-  # that disables it is how cloud-init documents switching it back on).
-  step "derive debian-cloud (cloud-init enabled)"
-  rm "$work/root/etc/cloud/cloud-init.disabled"
+  # debian-cloud: the same tree as a stock cloud image has it: cloud-init
+  # enabled (removing the file that disables it is how cloud-init documents
+  # switching it back on), root locked, no autologin on either serial port.
+  # The harness gets its shell on ttyS1 from the vendor-data of its seed.
+  step "derive debian-cloud (cloud-init enabled, root locked, no autologin)"
+  local etc="$work/root/etc" save="$work/save"
+  mkdir -p "$save"
+  mv "$etc/systemd/system/serial-getty@ttyS0.service.d" "$etc/systemd/system/serial-getty@ttyS1.service.d" "$save/"
+  mv "$etc/systemd/system/getty.target.wants/serial-getty@ttyS1.service" "$save/"
+  cp -a "$etc/shadow" "$save/shadow"
+  chroot "$work/root" passwd -q -l root
+  rm "$etc/cloud/cloud-init.disabled"
   disk_from_tree "$work/root" "$work/derived.raw"
   qemu-img convert -O qcow2 "$work/derived.raw" "$out/disk-cloud.qcow2"
   rm -f "$work/derived.raw"
-  touch "$work/root/etc/cloud/cloud-init.disabled"
+  touch "$etc/cloud/cloud-init.disabled"
+  cp -a "$save/shadow" "$etc/shadow"
+  mv "$save/serial-getty@ttyS0.service.d" "$save/serial-getty@ttyS1.service.d" "$etc/systemd/system/"
+  mv "$save/serial-getty@ttyS1.service" "$etc/systemd/system/getty.target.wants/"
   # Generations derived from `debian`: the same tree with another demo version
   # installed. Each is a whole disk: mkfs.ext4 -d lays the tree out anew, so
   # an overlay of the parent's disk would differ in almost every cluster.
@@ -192,7 +204,7 @@ build() {
    "parent": "debian", "description": "debian with rehearse-demo 3.0 (broken: its unit fails to start)"},
   {"name": "debian-cloud", "version": "12 (cloud-init, kernel $rel)", "boot": "direct",
    "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-cloud.qcow2",
-   "parent": "debian", "description": "debian with cloud-init enabled, reading NoCloud seeds"}
+   "parent": "debian", "description": "debian as a stock cloud image: cloud-init reading NoCloud seeds, root locked, no autologin"}
  ],
  "payloads": {"repo": "repo"}}
 JSON

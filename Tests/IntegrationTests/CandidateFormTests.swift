@@ -159,6 +159,12 @@ import Testing
           - name: the meta-data named the host
             run: hostname
             expect: {stdout_equals: "rehearsed\\n"}
+          - name: cloud-init got the user-data byte for byte
+            run: sha256sum < /var/lib/cloud/instance/user-data.txt
+            expect: {stdout_contains: "\(try SHA256.file(dir.appendingPathComponent("user-data").path))"}
+          - name: a stock image (root locked, no autologin) gave the harness its shell through the seed's vendor-data
+            run: passwd -S root | cut -d' ' -f2; systemctl is-active rehearse-channel.service
+            expect: {stdout_equals: "L\\nactive\\n"}
         """, name: "cloud-init")
         let r = TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message)) \(r.console ?? [])")

@@ -39,6 +39,8 @@ import Testing
         // No meta-data given: an instance id derived from the user-data.
         let meta = try HostCommand.run(["isoinfo", "-R", "-i", seed.image.path, "-x", "/meta-data"])
         #expect(meta == "instance-id: iid-rehearse-\(SHA256.hex(Data(user.utf8)).prefix(12))\n")
+        let vendor = try HostCommand.run(["isoinfo", "-R", "-i", seed.image.path, "-x", "/vendor-data"])
+        #expect(vendor.hasPrefix("#cloud-config\n") && vendor.contains("bootcmd:") && vendor.contains("ttyS1"))
         #expect(!fm.fileExists(atPath: dir.appendingPathComponent("cidata").path), "the staging directory is gone")
         seed.remove()
         #expect(!fm.fileExists(atPath: seed.image.path))

@@ -5,6 +5,14 @@ import Foundation
 /// `cloud-localds` makes it (`genisoimage -volid cidata -joliet -rock`) and
 /// attached as a read-only virtio disk with serial `cidata`. cloud-init's
 /// `ds-identify` finds it by its label, so any image with cloud-init reads it.
+///
+/// The seed also carries `vendor-data`, the harness's own part: a stock cloud
+/// image has no shell on the harness's channel (`ttyS1`), so unless a getty
+/// is already enabled there, a `bootcmd` starts one that logs root in (the
+/// transient unit `rehearse-channel.service`), the way the NixOS test
+/// driver's backdoor service gives its driver a shell. cloud-init merges
+/// vendor-data below the user-data, which stays byte for byte as given
+/// (user-data can switch it off with `vendor_data: {enabled: false}`).
 public struct CloudInitSeed: Sendable {
     /// The files named in a scenario (`machine.cloud_init`).
     public struct Files: Sendable, Equatable {
@@ -21,6 +29,14 @@ public struct CloudInitSeed: Sendable {
     }
 
     static let serial = "cidata"
+    /// The vendor-data: a root shell on ttyS1 for the harness, if none is set up.
+    static let vendorData = """
+        #cloud-config
+        # Rehearsal: the harness's command channel (a root login on ttyS1), unless the image has one.
+        bootcmd:
+          - [sh, -c, "systemctl -q is-enabled serial-getty@ttyS1.service || systemd-run --no-block --unit=rehearse-channel --property=Restart=always /sbin/agetty --autologin root --noclear --keep-baud 115200,38400,9600 ttyS1 vt220"]
+
+        """
     /// The ISO image in the run directory.
     public let image: URL
 
@@ -40,6 +56,7 @@ public struct CloudInitSeed: Sendable {
             } else {
                 try Data("instance-id: iid-rehearse-\(SHA256.hex(user).prefix(12))\n".utf8).write(to: stage.appendingPathComponent("meta-data"))
             }
+            try Data(Self.vendorData.utf8).write(to: stage.appendingPathComponent("vendor-data"))
             if let network = files.networkConfig {
                 try fm.copyItem(atPath: network, toPath: stage.appendingPathComponent("network-config").path)
             }
