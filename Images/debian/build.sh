@@ -161,20 +161,19 @@ build() {
   # switching it back on), root locked, no autologin on either serial port.
   # The harness gets its shell on ttyS1 from the vendor-data of its seed.
   step "derive debian-cloud (cloud-init enabled, root locked, no autologin)"
-  local etc="$work/root/etc" save="$work/save"
-  mkdir -p "$save"
-  mv "$etc/systemd/system/serial-getty@ttyS0.service.d" "$etc/systemd/system/serial-getty@ttyS1.service.d" "$save/"
-  mv "$etc/systemd/system/getty.target.wants/serial-getty@ttyS1.service" "$save/"
-  cp -a "$etc/shadow" "$save/shadow"
+  # /etc is kept whole and put back after, so that the generations derived
+  # next differ from debian only by what they install.
+  local etc="$work/root/etc"
+  cp -a "$etc" "$work/etc.saved"
+  rm -r "$etc/systemd/system/serial-getty@ttyS0.service.d" "$etc/systemd/system/serial-getty@ttyS1.service.d"
+  rm "$etc/systemd/system/getty.target.wants/serial-getty@ttyS1.service"
   chroot "$work/root" passwd -q -l root
   rm "$etc/cloud/cloud-init.disabled"
   disk_from_tree "$work/root" "$work/derived.raw"
   qemu-img convert -O qcow2 "$work/derived.raw" "$out/disk-cloud.qcow2"
   rm -f "$work/derived.raw"
-  touch "$etc/cloud/cloud-init.disabled"
-  cp -a "$save/shadow" "$etc/shadow"
-  mv "$save/serial-getty@ttyS0.service.d" "$save/serial-getty@ttyS1.service.d" "$etc/systemd/system/"
-  mv "$save/serial-getty@ttyS1.service" "$etc/systemd/system/getty.target.wants/"
+  rm -rf "$etc"
+  mv "$work/etc.saved" "$etc"
   # Generations derived from `debian`: the same tree with another demo version
   # installed. Each is a whole disk: mkfs.ext4 -d lays the tree out anew, so
   # an overlay of the parent's disk would differ in almost every cluster.

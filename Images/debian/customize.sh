@@ -17,6 +17,13 @@ ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,38400,9600
 UNIT
   ln -sf /lib/systemd/system/serial-getty@.service "$root/etc/systemd/system/getty.target.wants/serial-getty@$tty.service"
 done
+# The serial gettys wait for their device units, which appear only once udev
+# has got to the ports; on a host short of CPU that can pass systemd's 90 s
+# device timeout, and a getty that gave up leaves the harness no channel.
+for tty in ttyS0 ttyS1; do
+  mkdir -p "$root/etc/systemd/system/dev-$tty.device.d"
+  printf '[Unit]\nJobTimeoutSec=infinity\nJobRunningTimeoutSec=infinity\n' > "$root/etc/systemd/system/dev-$tty.device.d/rehearse-wait.conf"
+done
 # A persistent journal, so that the journal of every boot can be collected.
 mkdir -p "$root/var/log/journal"
 # Nothing here needs the network or a clock server.
