@@ -9,16 +9,13 @@ import Testing
 @Suite(.serialized) struct CandidateFormTests {
     @Test func anyDiskImageBootsByFirmwareAndSeesItsIgnitionConfig() throws {
         // A disk with its own bootloader: the debian recipe's partitioned disk with GRUB.
-        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
-        let (recipe, name) = try ImageRecipe.resolve("debian-firmware", searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
-        let disk = try #require(try TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
+        let disk = try Self.baseDisk(of: "debian-firmware")
         let before = try TestGuest.fingerprint([disk])
-        let dir = TestGuest.runs.appendingPathComponent("ignition-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.directory("ignition")
         let config = dir.appendingPathComponent("config.ign")
         try #"{"ignition": {"version": "3.4.0"}, "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": ["ssh-ed25519 AAAA rehearse-\#(UUID().uuidString)"]}]}}"#
             .write(to: config, atomically: true, encoding: .utf8)
-        let sum = String(try HostCommand.run(["sha256sum", config.path]).prefix(64))
+        let sum = try SHA256.file(config.path)
         let p = try TestGuest.scenario("""
         machine: {disk: \(disk), format: qcow2, ignition: \(config.path), memory: 512}
         timeout: 300
@@ -45,18 +42,31 @@ import Testing
     /// (no Nix here): a store with busybox, a kernel, a stage-1 initrd and a
     /// toplevel, and a `result` link to it.
     /// With `loginPassword`, its ttyS1 has a getty asking for root's password instead of a shell.
-    static func nixosFixture(loginPassword: String? = nil) throws -> URL {
+    static func nixosFixture(version: String = "24.11.19700101.fixture", loginPassword: String? = nil) throws -> URL {
         let out = TestGuest.runs.appendingPathComponent("nixos-\(UUID().uuidString.prefix(8))")
         var env = ProcessInfo.processInfo.environment
         env["LOGIN_PASSWORD"] = loginPassword
-        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path,
-                             loginPassword == nil ? "24.11.19700101.fixture" : "24.11.19700101.login"], environment: env)
+        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path, version], environment: env)
         return out
+    }
+
+    /// The base disk of a generation the debian recipe builds (built on first use).
+    static func baseDisk(of generation: String) throws -> String {
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let (recipe, name) = try ImageRecipe.resolve(generation, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
+        return try #require(try TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
+    }
+
+    /// A fresh directory for a test's files, under the test runs.
+    static func directory(_ prefix: String) throws -> URL {
+        let dir = TestGuest.runs.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
     }
 
     @Test func aGettyOnTheChannelIsLoggedIntoWithTheScenariosConsoleSettings() throws {
         let password = "pw \(UUID().uuidString.prefix(8)) 'q'"
-        let fixture = try Self.nixosFixture(loginPassword: password)
+        let fixture = try Self.nixosFixture(version: "24.11.19700101.login", loginPassword: password)
         defer { try? HostCommand.run(["chmod", "-R", "u+w", fixture.path]) }
         let result = fixture.appendingPathComponent("result").path
         func scenario(_ password: String) -> String {
@@ -124,12 +134,9 @@ import Testing
     }
 
     @Test func cloudInitRunsTheUserDataFromANoCloudSeed() throws {
-        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
-        let (recipe, name) = try ImageRecipe.resolve("debian-cloud", searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
-        let disk = try #require(try TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
+        let disk = try Self.baseDisk(of: "debian-cloud")
         let before = try TestGuest.fingerprint([disk])
-        let dir = TestGuest.runs.appendingPathComponent("cloud-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.directory("cloud")
         let token = UUID().uuidString
         try """
         #cloud-config
@@ -178,8 +185,7 @@ import Testing
 
     @Test func twoNixOSClosuresCompareSideBySideByPath() throws {
         // Two builds of the fixture that differ in their version, as two nixos-rebuild builds would.
-        let old = try Self.nixosFixture(), new = TestGuest.runs.appendingPathComponent("nixos-new-\(UUID().uuidString.prefix(8))")
-        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, new.path, "24.12.19700101.fixture"])
+        let old = try Self.nixosFixture(), new = try Self.nixosFixture(version: "24.12.19700101.fixture")
         defer { for f in [old, new] { try? HostCommand.run(["chmod", "-R", "u+w", f.path]) } }
         let paths = ImageRecipe.searchPaths(scenarioFile: nil)
         let a = try Candidate.named(old.appendingPathComponent("result").path, searchPaths: paths)

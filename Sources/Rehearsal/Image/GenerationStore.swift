@@ -37,7 +37,7 @@ public enum GenerationStore {
             if let d = fileDigests[rel] { return d }
             let path = directory.appendingPathComponent(rel).path
             guard FileManager.default.fileExists(atPath: path) else { throw ImageError.invalid(directory.path, "\(rel) is missing") }
-            let d = String(try HostCommand.run(["sha256sum", path]).prefix(64))
+            let d = try SHA256.file(path)
             fileDigests[rel] = d
             return d
         }

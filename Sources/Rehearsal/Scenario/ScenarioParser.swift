@@ -92,14 +92,14 @@ public enum ScenarioParser {
             throw r.error(g, "`machine` names both `image` and `generation` (they mean the same; keep one)")
         }
         let base = URL(fileURLWithPath: r.file).deletingLastPathComponent()
-        /// A host file (or with `directory`, a directory) named in the scenario, relative to it; it must exist.
-        func hostPath(_ key: String, in map: Node? = nil, directory: Bool = false) throws -> String? {
+        /// A host file named in the scenario (relative to it), which must exist.
+        func hostPath(_ key: String, in map: Node? = nil) throws -> String? {
             guard let node = (map?.mapping ?? m)[key] else { return nil }
             let text = try r.string(node, key)
             let url = (text.hasPrefix("/") ? URL(fileURLWithPath: text) : base.appendingPathComponent(text)).standardizedFileURL
             var isDir: ObjCBool = false
-            guard !text.isEmpty, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue == directory else {
-                throw r.error(node, "`\(key)`: no such \(directory ? "directory" : "file") \(url.path)")
+            guard !text.isEmpty, FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue else {
+                throw r.error(node, "`\(key)`: no such file \(url.path)")
             }
             return url.path
         }
