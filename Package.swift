@@ -3,10 +3,12 @@ import PackageDescription
 
 let package = Package(
     name: "Rehearsal",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "rehearse", targets: ["rehearse"]),
         .library(name: "Rehearsal", targets: ["Rehearsal"]),
+        // For scenarios written in Swift: the terminal output and the command line of `rehearse run`.
+        .library(name: "RehearsalProgram", targets: ["RehearsalProgram"]),
         .library(name: "Libvirt", targets: ["Libvirt"]),
     ],
     dependencies: [
@@ -24,10 +26,22 @@ let package = Package(
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
         // The core: scenarios, images, machines, the console protocol, the runner, reports.
         .target(name: "Rehearsal", dependencies: ["Libvirt", "Yams"]),
+        // Presentation shared by `rehearse` and scenarios written in Swift:
+        // the terminal, live progress, and a scenario program's command line.
+        .target(
+            name: "RehearsalProgram",
+            dependencies: ["Rehearsal", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // The command line: parsing and presentation only.
         .executableTarget(
             name: "rehearse",
-            dependencies: ["Rehearsal", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Rehearsal", "RehearsalProgram", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // An example scenario written in Swift: the demo service's upgrade from 1.0 to 2.0.
+        .executableTarget(
+            name: "upgrade-app-swift",
+            dependencies: ["Rehearsal", "RehearsalProgram"],
+            path: "Scenarios/swift/upgrade-app"
         ),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "RehearsalTests", dependencies: ["Rehearsal"]),

@@ -61,34 +61,20 @@ public final class ConsoleStream: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Writes all of `bytes`, waiting while the stream would block (the
-    /// guest isn't reading) until `giveUp` says to stop; returns how many
-    /// bytes went out.
-    @discardableResult
-    public func send(_ bytes: [UInt8], giveUp: () -> Bool = { false }) throws -> Int {
-        var offset = 0
-        while offset < bytes.count {
-            lock.lock()
-            guard open else {
-                lock.unlock()
-                throw LibvirtError(operation: "virStreamSend", message: "console stream is closed")
+    /// Writes as much of `bytes` as the stream takes now, without waiting:
+    /// returns how many went out, or nil when the stream would block (the
+    /// guest isn't reading). Callers decide how to wait (see `ShellSession`).
+    public func trySend(_ bytes: ArraySlice<UInt8>) throws -> Int? {
+        guard !bytes.isEmpty else { return 0 }
+        lock.lock(); defer { lock.unlock() }
+        guard open else { throw LibvirtError(operation: "virStreamSend", message: "console stream is closed") }
+        let n = bytes.withUnsafeBufferPointer { buf in
+            buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) {
+                virStreamSend(stream, $0, buf.count)
             }
-            let n = bytes[offset...].withUnsafeBufferPointer { buf in
-                buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) {
-                    virStreamSend(stream, $0, buf.count)
-                }
-            }
-            let err = n == -1 ? LibvirtError.last("virStreamSend") : nil
-            lock.unlock()
-            if let err { throw err }
-            if n == -2 {
-                if giveUp() { return offset }
-                usleep(200)
-                continue
-            }
-            offset += Int(n)
         }
-        return offset
+        if n == -1 { throw LibvirtError.last("virStreamSend") }
+        return n == -2 ? nil : Int(n)
     }
 
     /// Stops delivery and releases the stream. Safe to call more than once.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Libvirt
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse clean`: remove what killed runs left behind.
 struct CleanCommand: ParsableCommand {

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse compare OLD NEW`: boot two generations side by side and show what changed.
-struct CompareCommand: ParsableCommand {
+struct CompareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
         abstract: "Boot two generations side by side and report what changed between them.",
@@ -30,9 +31,9 @@ struct CompareCommand: ParsableCommand {
         guard (1...20).contains(boots) else { throw ValidationError("--boots must be between 1 and 20") }
     }
 
-    func run() throws {
+    func run() async throws {
         let terminal = Terminal()
-        let reporter = TerminalReporter(terminal: terminal)
+        let reporter = TerminalReporter(terminal: terminal, parallel: !sequential)
         let prepared: Runner.Prepared?
         let paths = ImageRecipe.searchPaths(scenarioFile: scenario)
         let refs: [Candidate]
@@ -47,7 +48,7 @@ struct CompareCommand: ParsableCommand {
         terminal.line("comparing \(old) and \(new): booting both" + (sequential ? ", one after the other" : " at once") + (boots > 1 ? ", \(boots) times each" : ""))
         let comparison: Comparison
         do {
-            comparison = try CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential))
+            comparison = try await CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential))
         } catch let e as MachineError {
             terminal.finishLine()
             if case .interrupted = e { fail(e.description, status: 130) }

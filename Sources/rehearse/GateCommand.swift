@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse gate`: rehearse a candidate, and run the upgrade on the host only if every scenario passed.
-struct GateCommand: ParsableCommand {
+struct GateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
         abstract: "Rehearse scenarios on a candidate; run COMMAND on the host only if all of them pass.",
@@ -25,6 +26,7 @@ struct GateCommand: ParsableCommand {
     @Option(name: .customLong("scenario"), help: "A scenario to rehearse (repeat for more).") var scenarios: [String] = []
     @Flag(help: "Decide, record the decision, but never run COMMAND.") var dryRun = false
     @Flag(help: "Print the history of gate decisions and exit.") var history = false
+    @Option(help: "How many scenarios are rehearsed at once (default: one per core, as many as the free memory holds).") var jobs: Int?
     @OptionGroup var connection: ConnectionOptions
     @Argument(parsing: .postTerminator, help: "The host command to run if every scenario passes (after --).") var command: [String] = []
 
@@ -33,9 +35,10 @@ struct GateCommand: ParsableCommand {
         guard candidate != nil else { throw ValidationError("--candidate is required") }
         guard !scenarios.isEmpty else { throw ValidationError("at least one --scenario is required") }
         guard !command.isEmpty else { throw ValidationError("the command to gate follows `--`, e.g. -- apt-get dist-upgrade") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
-    func run() throws {
+    func run() async throws {
         let state = StateDirectory.fromEnvironment()
         let log = GateHistory(state: state)
         if history {
@@ -51,13 +54,10 @@ struct GateCommand: ParsableCommand {
         }
         Interruption.shared.install()
         let terminal = Terminal()
-        let reporter = TerminalReporter(terminal: terminal)
+        let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
+        let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, state: state), observer: reporter)
-        var results: [ScenarioResult] = []
-        for p in prepared {
-            if Interruption.shared.isRequested { break }
-            results.append(runner.run(p))
-        }
+        let results = await runner.run(prepared, jobs: jobs)
         reporter.summary(results)
         let decision = GateRecord.decide(results, dryRun: dryRun)
         var record = GateRecord(candidate: candidate, results: results, decision: decision, command: command)

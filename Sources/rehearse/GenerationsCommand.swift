@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse generations`: the built generations, and one in detail.
 struct GenerationsCommand: ParsableCommand {

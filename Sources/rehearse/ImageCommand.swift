@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse image build NAME`: build a recipe's generations ahead of time.
 struct ImageCommand: ParsableCommand {

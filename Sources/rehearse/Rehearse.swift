@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse`: rehearse an operating-system upgrade in a virtual machine.
 @main
-struct Rehearse: ParsableCommand {
+struct Rehearse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rehearse",
         abstract: "Rehearse an operating-system upgrade in a virtual machine before it touches the host.",
@@ -16,10 +17,14 @@ struct Rehearse: ParsableCommand {
     )
 
     /// Like ArgumentParser's, but bad usage exits with 2 as documented.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
         } catch {
@@ -33,17 +38,6 @@ struct Rehearse: ParsableCommand {
         }
     }
 }
-
-/// Options every command that starts machines takes.
-struct ConnectionOptions: ParsableArguments {
-    @Option(name: [.customShort("c"), .long], help: "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's embedded QEMU driver, which needs no daemon).")
-    var connect: String?
-
-    @Option(help: ArgumentHelp("CPU acceleration: tcg or kvm (default: KVM only where it really boots a guest).", valueName: "tcg|kvm"))
-    var accel: Accelerator?
-}
-
-extension Accelerator: ExpressibleByArgument {}
 
 /// Prints one error line and exits with `status`.
 func fail(_ message: String, status: Int32) -> Never {

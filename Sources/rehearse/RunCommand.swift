@@ -1,15 +1,18 @@
 import ArgumentParser
 import Foundation
 import Rehearsal
+import RehearsalProgram
 
 /// `rehearse run SCENARIO...`: boot, check, report, leave nothing behind.
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run scenario files, one after the other.",
+        abstract: "Run scenario files.",
         discussion: """
-        Every file is checked before anything boots. Each run keeps a directory with the \
-        console transcript, the domain XML and the results (printed at the end).
+        Every file is checked before anything boots. Scenarios run --jobs at a time (default: \
+        one per core, as many as the free memory holds); results and reports are the same as \
+        one after the other. Each run keeps a directory with the console transcript, the domain \
+        XML and the results (printed at the end).
         """
     )
 
@@ -27,33 +30,28 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Put run directories here (default: <state>/runs).")
     var runDir: String?
 
-    func run() throws {
+    @Option(help: "How many scenarios run at once (default: one per core, as many as the free memory holds; 1: one after the other).")
+    var jobs: Int?
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
         let prepared: [Runner.Prepared]
         do {
             prepared = try Runner.prepare(files: scenarios)
         } catch let e as ScenarioError {
             fail(e.description, status: 2)
         }
+        let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
         Interruption.shared.install()
-        let terminal = Terminal()
+        let reporter = TerminalReporter(terminal: Terminal(), parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
-                            observer: TerminalReporter(terminal: terminal))
-        var results: [ScenarioResult] = []
-        for p in prepared {
-            if Interruption.shared.isRequested { break }
-            results.append(runner.run(p))
-        }
-        TerminalReporter(terminal: terminal).summary(results)
-        do {
-            if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
-            if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
-        } catch {
-            fail("cannot write the report: \(error)", status: 3)
-        }
-        let worst = results.map(\.exitStatus).max() ?? 0
-        // Interrupted beats everything, then infrastructure, then failure.
-        let status: Int32 = results.contains { $0.outcome == .interrupted } ? 130 : worst
-        throw ExitCode(status)
+                            observer: reporter)
+        let results = await runner.run(prepared, jobs: jobs)
+        reporter.summary(results)
+        throw ExitCode(ScenarioProgramOptions.finish(results, junit: junit, json: json))
     }
 }

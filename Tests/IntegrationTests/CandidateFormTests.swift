@@ -7,9 +7,9 @@ import Testing
 /// NixOS system closure with its store shared over 9p, and a cloud image
 /// with cloud-init reading a NoCloud seed.
 @Suite(.serialized) struct CandidateFormTests {
-    @Test func anyDiskImageBootsByFirmwareAndSeesItsIgnitionConfig() throws {
+    @Test func anyDiskImageBootsByFirmwareAndSeesItsIgnitionConfig() async throws {
         // A disk with its own bootloader: the debian recipe's partitioned disk with GRUB.
-        let disk = try Self.baseDisk(of: "debian-firmware")
+        let disk = try await Self.baseDisk(of: "debian-firmware")
         let before = try TestGuest.fingerprint([disk])
         let dir = try Self.directory("ignition")
         let config = dir.appendingPathComponent("config.ign")
@@ -29,7 +29,7 @@ import Testing
             expect: {stdout_contains: "BOOT_IMAGE=/boot/vmlinuz"}
         """, name: "disk-image")
         #expect(p.machineGeneration == nil)
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message))")
         #expect(r.boots.first?.generation == "disk.qcow2")
         #expect(r.imageDigest?.count == 64)
@@ -51,10 +51,10 @@ import Testing
     }
 
     /// The base disk of a generation the debian recipe builds (built on first use).
-    static func baseDisk(of generation: String) throws -> String {
+    static func baseDisk(of generation: String) async throws -> String {
         setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
         let (recipe, name) = try ImageRecipe.resolve(generation, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil))
-        return try #require(try TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
+        return try #require(try await TestGuest.runner.generation(.init(recipe: recipe, name: name)).disk)
     }
 
     /// A fresh directory for a test's files, under the test runs.
@@ -64,7 +64,7 @@ import Testing
         return dir
     }
 
-    @Test func aGettyOnTheChannelIsLoggedIntoWithTheScenariosConsoleSettings() throws {
+    @Test func aGettyOnTheChannelIsLoggedIntoWithTheScenariosConsoleSettings() async throws {
         let password = "pw \(UUID().uuidString.prefix(8)) 'q'"
         let fixture = try Self.nixosFixture(version: "24.11.19700101.login", loginPassword: password)
         defer { try? HostCommand.run(["chmod", "-R", "u+w", fixture.path]) }
@@ -82,15 +82,15 @@ import Testing
                 expect: {stdout_equals: "0\\nttyS1::respawn:/bin/getty -L 115200 ttyS1 vt100\\n"}
             """
         }
-        let good = TestGuest.runner.run(try TestGuest.scenario(scenario(password), name: "login"))
+        let good = await TestGuest.runner.run(try TestGuest.scenario(scenario(password), name: "login"))
         #expect(good.outcome == .passed, "\(good.message ?? "") \(good.steps.compactMap(\.message)) \(good.console ?? [])")
         // A wrong password fails the boot, saying why, rather than timing out.
-        let bad = TestGuest.runner.run(try TestGuest.scenario(scenario("wrong"), name: "login-bad"))
+        let bad = await TestGuest.runner.run(try TestGuest.scenario(scenario("wrong"), name: "login-bad"))
         #expect(bad.outcome == .failed)
         #expect(bad.message?.contains("refused the login as root") == true, "\(bad.message ?? "")")
     }
 
-    @Test func aNixOSClosureBootsWithItsStoreSharedReadOnly() throws {
+    @Test func aNixOSClosureBootsWithItsStoreSharedReadOnly() async throws {
         let fixture = try Self.nixosFixture()
         let result = fixture.appendingPathComponent("result").path
         let system = try NixOSSystem(path: result)
@@ -121,7 +121,7 @@ import Testing
         let prepared = try Runner.prepare(files: [scenario.path], generation: result)[0]
         #expect(prepared.scenario.machine.system == .nixosSystem(URL(fileURLWithPath: result).standardizedFileURL.path))
         #expect(prepared.scenario.machine.image == system.name)
-        let r = TestGuest.runner.run(prepared)
+        let r = await TestGuest.runner.run(prepared)
         #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message)) \(r.console ?? [])")
         let digest = try system.generation().digest
         #expect(r.boots.first?.generation == system.name && r.imageDigest == digest)
@@ -133,8 +133,8 @@ import Testing
         try? HostCommand.run(["chmod", "-R", "u+w", fixture.path])
     }
 
-    @Test func cloudInitRunsTheUserDataFromANoCloudSeed() throws {
-        let disk = try Self.baseDisk(of: "debian-cloud")
+    @Test func cloudInitRunsTheUserDataFromANoCloudSeed() async throws {
+        let disk = try await Self.baseDisk(of: "debian-cloud")
         let before = try TestGuest.fingerprint([disk])
         let dir = try Self.directory("cloud")
         let token = UUID().uuidString
@@ -173,7 +173,7 @@ import Testing
             run: passwd -S root | cut -d' ' -f2; systemctl is-active rehearse-channel.service
             expect: {stdout_equals: "L\\nactive\\n"}
         """, name: "cloud-init")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.compactMap(\.message)) \(r.console ?? [])")
         #expect(try TestGuest.fingerprint([disk]) == before, "the base disk is never written")
         let run = try #require(r.runDirectory)
@@ -183,7 +183,7 @@ import Testing
         #expect(xml.contains("cidata.iso'/><target dev='vdb' bus='virtio'/><readonly/><serial>cidata</serial>"))
     }
 
-    @Test func twoNixOSClosuresCompareSideBySideByPath() throws {
+    @Test func twoNixOSClosuresCompareSideBySideByPath() async throws {
         // Two builds of the fixture that differ in their version, as two nixos-rebuild builds would.
         let old = try Self.nixosFixture(), new = try Self.nixosFixture(version: "24.12.19700101.fixture")
         defer { for f in [old, new] { try? HostCommand.run(["chmod", "-R", "u+w", f.path]) } }
@@ -191,7 +191,7 @@ import Testing
         let a = try Candidate.named(old.appendingPathComponent("result").path, searchPaths: paths)
         let b = try Candidate.named(new.appendingPathComponent("result").path, searchPaths: paths)
         guard case .files(.nixosSystem) = a, case .files(.nixosSystem) = b else { Issue.record("not read as NixOS systems"); return }
-        let c = try CompareRunner(runner: TestGuest.runner).compare(.init(old: a, new: b))
+        let c = try await CompareRunner(runner: TestGuest.runner).compare(.init(old: a, new: b))
         #expect(c.old.generation.version == "NixOS 24.11.19700101.fixture" && c.new.generation.version == "NixOS 24.12.19700101.fixture")
         #expect(c.etc.contains { $0.path == "/etc/os-release" }, "\(c.etc)")
         #expect(c.regressions.isEmpty)

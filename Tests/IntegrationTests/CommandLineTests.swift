@@ -60,7 +60,7 @@ import Testing
         return name
     }
 
-    @Test func aBadScenarioExitsWithTwoAndOneLine() throws {
+    @Test func aBadScenarioExitsWithTwoAndOneLine() async throws {
         let p = TestGuest.runs.appendingPathComponent("bad.yaml")
         try FileManager.default.createDirectory(at: TestGuest.runs, withIntermediateDirectories: true)
         try "machine: {image: tiny}\nsteps:\n  - succeed: true\n  - frobnicate: x\n".write(to: p, atomically: true, encoding: .utf8)
@@ -72,13 +72,13 @@ import Testing
         #expect(r.out.isEmpty)
     }
 
-    @Test func badUsageExitsWithTwo() throws {
+    @Test func badUsageExitsWithTwo() async throws {
         let r = try Self.start(["run", "--accel", "warp", "x.yaml"])
         #expect(r.wait(60) == 2)
         #expect(r.err.contains("warp"))
     }
 
-    @Test func failingScenarioExitsWithOneAndWritesJUnit() throws {
+    @Test func failingScenarioExitsWithOneAndWritesJUnit() async throws {
         let s = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: \"true\"\n  - run: echo a\n    expect: {stdout_equals: b}\n  - succeed: \"true\"\n", name: "mismatch")
         let junit = TestGuest.runs.appendingPathComponent("junit-\(UUID().uuidString.prefix(6)).xml")
         let json = TestGuest.runs.appendingPathComponent("result-\(UUID().uuidString.prefix(6)).json")
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test(arguments: [SIGINT, SIGTERM])
-    func aSignalDuringAStepLeavesNoQEMU(signal: Int32) throws {
+    func aSignalDuringAStepLeavesNoQEMU(signal: Int32) async throws {
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")
         let json = runDir.appendingPathComponent("result.json")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path, "--json", json.path])
@@ -108,7 +108,7 @@ import Testing
         #expect(scenario?["outcome"] as? String == "interrupted")
     }
 
-    @Test func twoRunsAtOnceBothWork() throws {
+    @Test func twoRunsAtOnceBothWork() async throws {
         let smoke = TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path
         let a = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
         let b = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
@@ -116,8 +116,8 @@ import Testing
         #expect(b.wait() == 0, "\(b.out)\n\(b.err)")
     }
 
-    @Test func cleanRemovesWhatAKilledRunLeft() throws {
-        let shared = try TestGuest.machine()
+    @Test func cleanRemovesWhatAKilledRunLeft() async throws {
+        let shared = try await TestGuest.machine()
         let runDir = TestGuest.runs.appendingPathComponent("sigkill-\(UUID().uuidString.prefix(6))")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path])
         let name = try #require(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
@@ -131,10 +131,10 @@ import Testing
         #expect(TestGuest.eventually(15) { TestGuest.qemuPIDs(domain: name).isEmpty })
         // The shared guest belongs to a live process: clean must not touch it.
         #expect(!TestGuest.qemuPIDs(domain: shared.name).isEmpty)
-        #expect(try TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
+        #expect(try await TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
     }
 
-    @Test func generationsListsAndShowsWhatWasBuilt() throws {
+    @Test func generationsListsAndShowsWhatWasBuilt() async throws {
         // Build (or find) the debian recipe the way a user would.
         let built = try Self.start(["image", "build", "debian"])
         #expect(built.wait(600) == 0, "\(built.err)")

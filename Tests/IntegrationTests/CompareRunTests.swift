@@ -16,11 +16,11 @@ import Testing
         return CompareRunner.Options(old: .generation(refs[0]), new: .generation(refs[1]), scenario: scenario)
     }
 
-    @Test func aGenerationComparedWithItselfHasNoDifferences() throws {
+    @Test func aGenerationComparedWithItselfHasNoDifferences() async throws {
         var o = try Self.options("debian", "debian")
         o.scenario = nil
         o.boots = 2
-        let c = try CompareRunner(runner: TestGuest.runner).compare(o)
+        let c = try await CompareRunner(runner: TestGuest.runner).compare(o)
         #expect(!c.hasDifferences, "packages \(c.packages), units \(c.units), ports +\(c.portsOpened) -\(c.portsClosed), etc \(c.etc)")
         #expect(c.old.snapshot.packages["dpkg"]?.count ?? 0 > 100, "the probes saw the system")
         #expect(c.old.snapshot.etc.count > 100 && c.old.snapshot.units.count > 50)
@@ -28,8 +28,8 @@ import Testing
         #expect(c.bootTime.noise >= 0 && c.bootTime.oldMin <= c.bootTime.oldMedian)
     }
 
-    @Test func aGoodUpgradeShowsThePackageChangeAndNoRegression() throws {
-        let c = try CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo2"))
+    @Test func aGoodUpgradeShowsThePackageChangeAndNoRegression() async throws {
+        let c = try await CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo2"))
         #expect(c.regressions.isEmpty, "\(c.regressions)")
         #expect(c.packages == [Comparison.PackageChange(manager: "dpkg", name: "rehearse-demo", old: "1.0", new: "2.0", kind: .upgraded)])
         #expect(c.portsOpened == ["tcp 127.0.0.1:8081 rehearse-demo"], "\(c.portsOpened)")
@@ -38,8 +38,8 @@ import Testing
         #expect(c.old.snapshot.bootPhases["kernel"] != nil, "systemd's boot phases are read")
     }
 
-    @Test func aBrokenUpgradeIsARegressionAndTheReportShowsIt() throws {
-        let c = try CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo3"))
+    @Test func aBrokenUpgradeIsARegressionAndTheReportShowsIt() async throws {
+        let c = try await CompareRunner(runner: TestGuest.runner).compare(try Self.options("debian", "debian-demo3"))
         #expect(c.regressions.count == 2, "\(c.regressions)")
         #expect(c.assertions.first?.kind == .regression)
         #expect(c.units.first?.name == "rehearse-demo.service" && c.units.first?.kind == .newlyFailing)

@@ -5,7 +5,7 @@ import Testing
 /// A real Debian 12 guest with systemd, booted under TCG from a
 /// copy-on-write overlay of the `debian` image's base disk (about 20 s a boot).
 @Suite(.serialized) struct DebianGuestTests {
-    @Test func systemdBootsAndTheBaseDiskIsNeverWritten() throws {
+    @Test func systemdBootsAndTheBaseDiskIsNeverWritten() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: debian, memory: 512}
         timeout: 600
@@ -30,10 +30,10 @@ import Testing
             timeout: 120
           - succeed: "true"
         """, name: "debian")
-        let image = try TestGuest.runner.generation(try #require(p.machineGeneration))
+        let image = try await TestGuest.runner.generation(try #require(p.machineGeneration))
         let base = try #require(image.disk)
         let before = try TestGuest.fingerprint([base])
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         // Everything passes up to the unit that fails, which fails its step at once, with its journal.
         #expect(r.steps.prefix(9).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
         let bad = r.steps[10]
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test(arguments: [false, true])
-    func aUnitThatFailsAtBootFailsTheRebootUnlessAllowed(allowed: Bool) throws {
+    func aUnitThatFailsAtBootFailsTheRebootUnlessAllowed(allowed: Bool) async throws {
         let p = try TestGuest.scenario("""
         machine: {image: debian, memory: 512}
         timeout: 600
@@ -64,7 +64,7 @@ import Testing
           - reboot
           - succeed: "true"
         """, name: "broken-unit")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         if allowed {
             #expect(r.outcome == .passed, "\(r.message ?? "")")
         } else {

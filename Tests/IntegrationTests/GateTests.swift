@@ -22,7 +22,7 @@ import Testing
         GateHistory(state: .fromEnvironment()).records().filter { $0.command.contains(marker.path) }
     }
 
-    @Test func aPassingGateRunsTheCommandWithItsArgumentsUnchanged() throws {
+    @Test func aPassingGateRunsTheCommandWithItsArgumentsUnchanged() async throws {
         let marker = TestGuest.runs.appendingPathComponent("gate-\(UUID().uuidString.prefix(8)).out")
         let passing = try Self.scenario("  - succeed: \"true\"\n")
         let run = try CommandLineTests.start(["gate", "--candidate", "tiny", "--scenario", passing, "--"] + Self.command(marker))
@@ -35,7 +35,7 @@ import Testing
         #expect(h.first?.scenarios.map(\.outcome) == [.passed])
     }
 
-    @Test func aFailingGateRefusesAndADryRunNeverRuns() throws {
+    @Test func aFailingGateRefusesAndADryRunNeverRuns() async throws {
         let marker = TestGuest.runs.appendingPathComponent("gate-\(UUID().uuidString.prefix(8)).out")
         let passing = try Self.scenario("  - succeed: \"true\"\n")
         let failing = try Self.scenario("  - succeed: \"false\"\n")
@@ -54,7 +54,7 @@ import Testing
         #expect(table.out.contains("refused") && table.out.contains("would-run") && table.out.contains("'a b'"), "\(table.out)")
     }
 
-    @Test func theCommandsOwnStatusIsTheGatesStatus() throws {
+    @Test func theCommandsOwnStatusIsTheGatesStatus() async throws {
         let passing = try Self.scenario("  - succeed: \"true\"\n")
         let run = try CommandLineTests.start(["gate", "--candidate", "tiny", "--scenario", passing, "--", "/bin/sh", "-c", "exit 7"])
         #expect(run.wait() == 7, "\(run.err)")

@@ -4,13 +4,13 @@ import Testing
 
 /// Whole scenarios through `Runner`, each on its own fresh machine.
 @Suite(.serialized) struct ScenarioRunTests {
-    @Test func theSmokeScenarioPassesAndLeavesNothingRunning() throws {
+    @Test func theSmokeScenarioPassesAndLeavesNothingRunning() async throws {
         setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
         let p = try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path])[0]
-        let image = try TestGuest.runner.generation(try #require(p.machineGeneration))
+        let image = try await TestGuest.runner.generation(try #require(p.machineGeneration))
         let files = [try #require(image.kernel), try #require(image.initrd)]
         let before = try TestGuest.fingerprint(files)
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.steps.allSatisfy { $0.outcome == .passed })
         #expect(r.bootSeconds != nil)
@@ -26,7 +26,7 @@ import Testing
         #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
     }
 
-    @Test func aKernelPanicFailsTheStepAtOnce() throws {
+    @Test func aKernelPanicFailsTheStepAtOnce() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         steps:
@@ -34,7 +34,7 @@ import Testing
             timeout: 120
           - succeed: "true"
         """, name: "panic")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .failed)
         let step = try #require(r.steps.first)
         // Classified as a panic from the console, not as a timeout of the step.
@@ -43,16 +43,16 @@ import Testing
         #expect(r.steps.last?.outcome == .skipped)
     }
 
-    @Test func aFailedStepLeavesTheKernelLogInTheRunDirectory() throws {
+    @Test func aFailedStepLeavesTheKernelLogInTheRunDirectory() async throws {
         let p = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: echo '<2>evidence-42' > /dev/kmsg; false\n", name: "evidence")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .failed)
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))
         let dmesg = try String(contentsOf: dir.appendingPathComponent("dmesg.log"), encoding: .utf8)
         #expect(dmesg.contains("evidence-42"))
     }
 
-    @Test func allowedConsolePatternsAreNotTrouble() throws {
+    @Test func allowedConsolePatternsAreNotTrouble() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         allow_console: ["WARNING: CPU: 0 PID: 1 at rehearse/test"]
@@ -63,11 +63,11 @@ import Testing
             timeout: 20
           - succeed: "true"
         """, name: "allow")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
     }
 
-    @Test func aShellThatStopsReadingEndsTheStepAtItsDeadline() throws {
+    @Test func aShellThatStopsReadingEndsTheStepAtItsDeadline() async throws {
         // $$ is the harness's shell itself: once stopped it reads nothing more.
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
@@ -76,13 +76,13 @@ import Testing
             timeout: 2
           - succeed: "true"
         """, name: "stopped-shell")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .failed)
         #expect(r.steps.first?.message?.hasPrefix("timed out running `kill -STOP") == true, "\(r.steps.first?.message ?? "")")
         #expect(r.steps.last?.outcome == .skipped)
     }
 
-    @Test func aRebootStepWaitsForTheNewBoot() throws {
+    @Test func aRebootStepWaitsForTheNewBoot() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         steps:
@@ -90,14 +90,14 @@ import Testing
           - reboot
           - fail: test -e /tmp/before-reboot
         """, name: "reboot")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         let ids = try #require(r.steps[1].stdout).split(whereSeparator: { " \n".contains($0) })
         // "boot id A -> B": two different ids.
         #expect(ids.count == 5 && ids[2] != ids[4], "\(ids)")
     }
 
-    @Test func aCrashCutsThePowerAndBootsAgain() throws {
+    @Test func aCrashCutsThePowerAndBootsAgain() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         steps:
@@ -112,7 +112,7 @@ import Testing
           - wait_for_console: "tiny: init done"
             timeout: 2
         """, name: "crash")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.steps.prefix(5).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
         let ids = try #require(r.steps[1].stdout).split(whereSeparator: { " \n".contains($0) })
         #expect(ids.count == 7 && ids[4] != ids[6], "\(ids)")
@@ -120,26 +120,26 @@ import Testing
         #expect(r.steps[5].outcome == .failed)
     }
 
-    @Test func aRebootTheScenarioDidNotAskForFailsAtOnce() throws {
+    @Test func aRebootTheScenarioDidNotAskForFailsAtOnce() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         steps:
           - succeed: reboot -f
             timeout: 120
         """, name: "self-reboot")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .failed)
         #expect(r.steps.first?.message == "the guest rebooted by itself", "\(r.steps.first?.message ?? "")")
     }
 
-    @Test func aGuestThatPowersOffIsNoticed() throws {
+    @Test func aGuestThatPowersOffIsNoticed() async throws {
         let p = try TestGuest.scenario("""
         machine: {image: tiny}
         steps:
           - succeed: poweroff -f
             timeout: 120
         """, name: "poweroff")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .failed)
         #expect(r.steps.first?.message?.contains("powered off") == true, "\(r.steps.first?.message ?? "")")
     }

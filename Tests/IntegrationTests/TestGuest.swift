@@ -24,38 +24,35 @@ enum TestGuest {
     private static let shared = Shared()
 
     /// The shared tiny guest, booted on first use.
-    static func machine() throws -> Machine { try shared.get() }
+    static func machine() async throws -> Machine { try await shared.get() }
 
-    final class Shared: @unchecked Sendable {
-        // @unchecked: `machine` is guarded by `lock`.
-        private let lock = NSLock()
+    actor Shared {
         private var machine: Machine?
 
-        func get() throws -> Machine {
-            lock.lock(); defer { lock.unlock() }
+        func get() async throws -> Machine {
             if let m = machine, m.io.firstIncident == nil { return m }
-            machine?.destroy()
+            await machine?.destroy()
             let p = try TestGuest.scenario("machine: {image: tiny}\nsteps: []\n", name: "shared")
             let dir = TestGuest.runs.appendingPathComponent("shared-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let m = try TestGuest.runner.bootMachine(p, directory: dir, deadline: .after(seconds: 180))
+            let m = try await TestGuest.runner.bootMachine(p, directory: dir, deadline: .after(seconds: 180))
             machine = m
+            // The test process exits without awaiting anything: cut the
+            // power synchronously then (the machine's emergency hook does).
             Shared.installExitHook()
             return m
         }
 
-        func destroy() { lock.withLock { machine?.destroy(); machine = nil } }
-
-        private static let hook: Void = { atexit { TestGuest.shared.destroy() } }()
+        private static let hook: Void = { atexit { Interruption.shared.runEmergencyHooks() } }()
         static func installExitHook() { _ = hook }
     }
 
     /// Runs one step on the shared guest.
-    static func step(_ yaml: String) throws -> StepResult {
+    static func step(_ yaml: String) async throws -> StepResult {
         let p = try scenario("machine: {image: tiny}\nsteps:\n" + yaml)
         let step = p.scenario.steps[0]
-        let m = try machine()
-        return StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
+        let m = try await machine()
+        return await StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
     }
 
     /// What must not change in a generation's files: bytes, size, mtime, mode.

@@ -10,12 +10,12 @@ import Testing
         return try Runner.prepare(files: [TestGuest.repo.appendingPathComponent("Scenarios/\(name)").path])[0]
     }
 
-    @Test func theAppUpgradePassesAndLeavesTheBaseDiskAlone() throws {
+    @Test func theAppUpgradePassesAndLeavesTheBaseDiskAlone() async throws {
         let p = try Self.shipped("upgrade-app.yaml")
-        let g = try TestGuest.runner.generation(try #require(p.machineGeneration))
+        let g = try await TestGuest.runner.generation(try #require(p.machineGeneration))
         let base = try #require(g.disk)
         let before = try TestGuest.fingerprint([base])
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         // Two boots of the same generation: the first, and the reboot after the upgrade.
         #expect(r.boots.map(\.cause) == ["power on", "reboot"])
@@ -31,9 +31,9 @@ import Testing
         #expect(xml.contains("<readonly/><serial>rehearse-payload</serial>"))
     }
 
-    @Test func theBrokenUpgradeFailsAtTheRebootAndRollbackBringsBackOneDotZero() throws {
+    @Test func theBrokenUpgradeFailsAtTheRebootAndRollbackBringsBackOneDotZero() async throws {
         let p = try Self.shipped("upgrade-broken.yaml")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         let reboot = r.steps[4]
         #expect(reboot.kind == "reboot")
         // The boot check after the reboot is what fails, pointing at the unit, with its state and journal.
@@ -57,7 +57,7 @@ import Testing
     /// `boot:` keeps the disk and switches generation (here to firmware boot
     /// through GRUB); a reboot that never comes back fails at its deadline
     /// with the console; `rollback` returns to the checkpoint even then.
-    @Test func bootAnotherGenerationAndRollBackFromARebootThatNeverReturns() throws {
+    @Test func bootAnotherGenerationAndRollBackFromARebootThatNeverReturns() async throws {
         let p = try TestGuest.scenario("""
         machine: {generation: debian, memory: 512}
         timeout: 900
@@ -80,7 +80,7 @@ import Testing
             run: cat /root/state
             expect: {stdout_equals: "before\\n"}
         """, name: "generations")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         let never = r.steps[6]
         #expect(never.outcome == .expectedFailure)
@@ -89,7 +89,7 @@ import Testing
         #expect(never.console?.isEmpty == false, "a reboot that never returns quotes the console")
         #expect(r.boots.map(\.generation) == ["debian", "debian-firmware", "debian"])
         #expect(r.boots.map(\.cause) == ["power on", "boot debian-firmware", "rollback to checkpoint 1"])
-        let fw = try TestGuest.runner.generation(try #require(p.generations["debian-firmware"]))
+        let fw = try await TestGuest.runner.generation(try #require(p.generations["debian-firmware"]))
         #expect(r.boots[1].digest == fw.digest)
     }
 }
@@ -99,18 +99,18 @@ import Testing
 @Suite(.serialized) struct KernelUpgradeTests {
     /// Firmware boot makes a kernel upgrade real: what the guest installs
     /// into /boot (and update-grub picks) is what boots next.
-    @Test func theKernelUpgradeBootsTheNewKernel() throws {
+    @Test func theKernelUpgradeBootsTheNewKernel() async throws {
         let p = try UpgradeTests.shipped("kernel-upgrade.yaml")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.boots.count == 2 && r.boots.allSatisfy { $0.generation == "debian-firmware" })
         let kernels = r.boots.compactMap(\.kernelRelease)
         #expect(kernels.count == 2 && kernels[0] != kernels[1], "\(kernels)")
     }
 
-    @Test func aPowerCutInTheMiddleOfAnUpgradeIsRecovered() throws {
+    @Test func aPowerCutInTheMiddleOfAnUpgradeIsRecovered() async throws {
         let p = try UpgradeTests.shipped("power-cut.yaml")
-        let r = TestGuest.runner.run(p)
+        let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         #expect(r.boots.map(\.cause) == ["power on", "power cut"])
     }

@@ -39,8 +39,8 @@ public enum Probes {
         },
         Probe(name: "units", command: """
             command -v systemctl >/dev/null || { echo 'no systemd in the guest' >&2; exit 3; }; \
-            systemctl list-units --all --no-legend --plain --type=service,socket,timer,target,mount,path; echo '#files'; \
-            systemctl list-unit-files --no-legend --plain --type=service,socket,timer,target,mount,path
+            systemctl list-units --all --full --no-legend --plain --type=service,socket,timer,target,mount,path; echo '#files'; \
+            systemctl list-unit-files --full --no-legend --plain --type=service,socket,timer,target,mount,path
             """) { r, s in
             if r.status != 0 { s.skipped.append("units: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"); return }
             s.units = parseUnits(r.stdoutText)
@@ -70,11 +70,11 @@ public enum Probes {
     ]
 
     /// Runs every probe on `machine`.
-    public static func snapshot(of machine: Machine, deadline: Deadline) throws -> Snapshot {
+    public static func snapshot(of machine: Machine, deadline: Deadline) async throws -> Snapshot {
         let clock = Stopwatch()
         var s = Snapshot()
         for p in all {
-            let r = try machine.run(p.command, deadline: Deadline.after(seconds: 120).earlier(deadline))
+            let r = try await machine.run(p.command, deadline: Deadline.after(seconds: 120).earlier(deadline))
             p.read(r, &s)
         }
         s.probeSeconds = clock.seconds

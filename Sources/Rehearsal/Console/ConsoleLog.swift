@@ -5,7 +5,7 @@ import Foundation
 /// `wait_for_console` searches.
 ///
 /// Not thread-safe on its own: `MachineIO` owns it and calls it under its lock.
-public struct ConsoleLog {
+public struct ConsoleLog: Sendable {
     private let started: Stopwatch
     private let transcript: FileHandle?
     private let allowed: [ConsolePattern]

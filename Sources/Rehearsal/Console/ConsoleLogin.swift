@@ -37,14 +37,14 @@ extension ShellSession {
     /// `connect` then probes for the shell). A shell already there (an
     /// image that logs in by itself) counts as logged in. Fails at once,
     /// naming the user, when the guest refuses the login.
-    func logIn(_ login: ConsoleLogin, deadline: Deadline) throws {
+    func logIn(_ login: ConsoleLogin, deadline: Deadline) async throws {
         var sentUser = false, sentPassword = false
         var quietSince = Deadline.now
         while true {
             let slice = Deadline.after(seconds: 1).earlier(deadline)
             var seen: ConsoleLogin.Prompt?
             do {
-                seen = try io.wait(until: slice, what: "logging in as \(login.user) on the command channel") { view in
+                seen = try await io.wait(until: slice, what: "logging in as \(login.user) on the command channel") { view in
                     guard let p = ConsoleLogin.prompt(in: String(decoding: view.channel.suffix(400), as: UTF8.self)) else { return nil }
                     view.channel.removeAll()
                     return p
@@ -61,19 +61,19 @@ extension ShellSession {
                 if sentPassword {
                     throw MachineError.scenario("the guest asked for the login again after the password for \(login.user): the login failed")
                 }
-                try write(login.user + "\n", deadline: deadline)
+                try await write(login.user + "\n", deadline: deadline)
                 sentUser = true
             case .password?:
                 guard let password = login.password else {
                     throw MachineError.scenario("the guest asks for a password for \(login.user); give `machine.console.password`")
                 }
-                try write(password + "\n", deadline: deadline)
+                try await write(password + "\n", deadline: deadline)
                 sentPassword = true
             case nil:
                 // Nothing to answer for a while: poke a getty into showing its
                 // prompt, or, once everything was answered, let `connect` probe.
                 if sentUser && Deadline.now.uptimeNanoseconds - quietSince.uptimeNanoseconds > 5_000_000_000 { return }
-                if !sentUser { try write("\n", deadline: deadline) }
+                if !sentUser { try await write("\n", deadline: deadline) }
                 continue
             }
             quietSince = .now

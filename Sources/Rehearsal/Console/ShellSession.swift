@@ -1,28 +1,46 @@
 import Foundation
+import Libvirt
+
+/// Where a shell session's bytes go: the current boot's command channel
+/// (a libvirt console stream), or a test's fake guest.
+public protocol ChannelWriter: Sendable {
+    /// Writes what it can now; nil when it would block (the guest isn't reading).
+    func trySend(_ bytes: ArraySlice<UInt8>) throws -> Int?
+}
+
+extension ConsoleStream: ChannelWriter {}
 
 /// Runs commands in the guest's root shell over the command channel, speaking
 /// `ShellProtocol`.
 ///
 /// `connect` waits for a shell to answer probes (input sent before the shell
 /// reads is lost, so probing repeats), switches it into protocol mode and
-/// checks the result. `run` then costs one round trip per command.
-public final class ShellSession: @unchecked Sendable {
-    // @unchecked: `lock` serialises whole round trips (one command at a time
-    // on a channel); `io` and `send` are thread-safe themselves.
-    private let lock = NSLock()
+/// checks the result. `run` then costs one round trip per command. Round
+/// trips are taken one at a time (`exclusive`): the channel carries one
+/// command at a time, whichever task asks.
+public actor ShellSession {
     let io: MachineIO
-    /// Sends bytes until the closure says to give up; returns how many went out.
-    private let send: @Sendable ([UInt8], () -> Bool) throws -> Int
+    /// The channel of the current boot, nil while powered off.
+    private let channel: @Sendable () -> ChannelWriter?
     private var crlf = false
     /// Set when a command could not be stopped: the channel can't be trusted.
     private var broken: String?
     /// Whether the protocol loop answered since the last `connect` began.
     private var connected = false
     private var rng = SystemRandomNumberGenerator()
+    private var busy = false
+    private var queue: [CheckedContinuation<Void, Never>] = []
 
-    init(io: MachineIO, send: @escaping @Sendable ([UInt8], () -> Bool) throws -> Int) {
+    init(io: MachineIO, channel: @escaping @Sendable () -> ChannelWriter?) {
         self.io = io
-        self.send = send
+        self.channel = channel
+    }
+
+    /// Runs `body` as the only round trip on the channel.
+    private func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        if busy { await withCheckedContinuation { queue.append($0) } } else { busy = true }
+        defer { if queue.isEmpty { busy = false } else { queue.removeFirst().resume() } }
+        return try await body()
     }
 
     private func numbers() -> (Int, Int, Int) {
@@ -32,18 +50,28 @@ public final class ShellSession: @unchecked Sendable {
     }
 
     /// Writes `text`; a guest that stops reading its console makes this time
-    /// out at `deadline` (or on a signal) instead of blocking for ever.
-    func write(_ text: String, deadline: Deadline) throws {
+    /// out at `deadline` (or on a signal, or cancellation) instead of blocking for ever.
+    func write(_ text: String, deadline: Deadline) async throws {
         let bytes = Array(text.utf8)
-        let sent: Int
-        do {
-            sent = try send(bytes) { deadline.hasPassed || Interruption.shared.isRequested }
-        } catch {
-            throw MachineError.infrastructure("writing to the command channel failed: \(error)")
-        }
-        guard sent == bytes.count else {
+        var offset = 0
+        var pause: UInt64 = 100_000
+        while offset < bytes.count {
+            guard let channel = channel() else { throw MachineError.infrastructure("the machine is powered off") }
+            let n: Int?
+            do { n = try channel.trySend(bytes[offset...]) } catch {
+                throw MachineError.infrastructure("writing to the command channel failed: \(error)")
+            }
+            if let n {
+                offset += n
+                pause = 100_000
+                continue
+            }
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while writing to the guest") }
-            throw MachineError.timeout("timed out writing to the guest: its console is not reading")
+            if Task.isCancelled { throw MachineError.interrupted("cancelled while writing to the guest") }
+            if deadline.hasPassed { throw MachineError.timeout("timed out writing to the guest: its console is not reading") }
+            // The guest's UART is full; it drains at serial speed.
+            try? await Task.sleep(nanoseconds: pause)
+            pause = min(pause * 2, 10_000_000)
         }
     }
 
@@ -54,24 +82,27 @@ public final class ShellSession: @unchecked Sendable {
     /// line and probe with real frames until the protocol loop answers. An
     /// interactive shell may swallow what it had read ahead, so the
     /// bootstrap is re-sent until a frame comes back.
-    public func connect(deadline: Deadline) throws {
-        lock.lock(); defer { lock.unlock() }
+    public func connect(deadline: Deadline) async throws {
+        try await exclusive { try await connectNow(deadline: deadline) }
+    }
+
+    private func connectNow(deadline: Deadline) async throws {
         // A new connection (usually a new boot) starts clean: whatever broke
         // the last one is gone, and until this one answers there is no shell.
         connected = false
         broken = nil
-        try probe(deadline: deadline, what: "waiting for the guest's shell", kind: "R") { a, b in
+        try await probe(deadline: deadline, what: "waiting for the guest's shell", kind: "R") { a, b in
             ShellProtocol.probe(a, b)
         }
-        try enterProtocolMode(deadline: deadline)
+        try await enterProtocolMode(deadline: deadline)
         connected = true
     }
 
     /// Types the bootstrap line and probes with real frames until the
     /// protocol loop answers.
-    private func enterProtocolMode(deadline: Deadline) throws {
+    private func enterProtocolMode(deadline: Deadline) async throws {
         var lastBootstrap: Deadline?
-        crlf = try probe(deadline: deadline, what: "setting up the guest's shell", kind: "E0") { a, b in
+        crlf = try await probe(deadline: deadline, what: "setting up the guest's shell", kind: "E0") { a, b in
             // Type the bootstrap again only when a whole second brought no answer:
             // each copy execs a new shell.
             var setup = ""
@@ -86,7 +117,7 @@ public final class ShellSession: @unchecked Sendable {
     /// Sends `line(a, b)` with growing gaps until the guest prints
     /// `\x01 (a+b) kind` for one of them; returns whether lines end in `\r\n`.
     @discardableResult
-    private func probe(deadline: Deadline, what: String, kind: String, line: (Int, Int) throws -> String) throws -> Bool {
+    private func probe(deadline: Deadline, what: String, kind: String, line: (Int, Int) throws -> String) async throws -> Bool {
         var markers: [Int] = []
         var gap = 0.05
         var continuation = false
@@ -96,21 +127,22 @@ public final class ShellSession: @unchecked Sendable {
             // A shell left inside an unclosed quote (input cut off mid-line at
             // boot) shows its continuation prompt and swallows every line: ^C
             // abandons that line, as it would for a person at the terminal.
-            if continuation { try write("\u{03}", deadline: deadline) }
-            try write("\n" + (try line(a, b)), deadline: deadline)
+            if continuation { try await write("\u{03}", deadline: deadline) }
+            try await write("\n" + (try line(a, b)), deadline: deadline)
             let next = Deadline.after(seconds: gap).earlier(deadline)
+            let seen = markers
             do {
-                return try io.wait(until: next, what: what) { view -> Bool? in
-                    for m in markers {
+                return try await io.wait(until: next, what: what) { view -> Bool? in
+                    for m in seen {
                         if let hit = ShellProtocol.findLine(marker: m, kind: kind, in: view.channel) {
                             view.channel.removeFirst(hit.end)
                             return hit.crlf
                         }
                     }
-                    continuation = ShellProtocol.endsAtContinuationPrompt(view.channel)
                     return nil
                 }
             } catch MachineError.timeout(let message) {
+                continuation = io.channelEndsAtContinuationPrompt
                 if deadline.hasPassed { throw MachineError.timeout(message) }
                 // Probes are tiny; a short cap keeps readiness from being noticed late.
                 gap = min(gap * 1.5, 0.25)
@@ -120,11 +152,14 @@ public final class ShellSession: @unchecked Sendable {
 
     /// Sends `command` without waiting for its answer, for commands that end
     /// the shell itself (a reboot). The session must `connect` again after.
-    public func launch(_ command: String, deadline: Deadline) throws {
-        lock.lock(); defer { lock.unlock() }
+    public func launch(_ command: String, deadline: Deadline) async throws {
+        try await exclusive { try await launchNow(command, deadline: deadline) }
+    }
+
+    private func launchNow(_ command: String, deadline: Deadline) async throws {
         let (a, b, _) = numbers()
         do {
-            try write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
+            try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
         } catch let e as ProtocolError {
             throw MachineError.scenario(e.description)
         }
@@ -132,26 +167,28 @@ public final class ShellSession: @unchecked Sendable {
 
     /// Runs `command` and returns its result; throws on deadline, incident or signal.
     /// On a deadline the command is interrupted with ^C so the shell stays usable.
-    public func run(_ command: String, deadline: Deadline) throws -> CommandResult {
-        lock.lock(); defer { lock.unlock() }
+    public func run(_ command: String, deadline: Deadline) async throws -> CommandResult {
+        try await exclusive { try await runNow(command, deadline: deadline) }
+    }
+
+    private func runNow(_ command: String, deadline: Deadline) async throws -> CommandResult {
         if let broken { throw MachineError.infrastructure(broken) }
         guard connected else { throw MachineError.scenario("the guest's shell is not answering (it did not come back after the last boot)") }
         let (a, b, m) = numbers()
         do {
-            try write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
+            try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
         } catch let e as ProtocolError {
             throw MachineError.scenario(e.description)
         }
-        var parser = FrameParser(marker: m, crlf: crlf)
         do {
-            return try awaitAnswer(&parser, until: deadline, what: "running `\(Self.short(command))`")
+            return try await awaitAnswer(FrameParser(marker: m, crlf: crlf), until: deadline, what: "running `\(Self.short(command))`")
         } catch MachineError.timeout(let what) {
             // ^C reaches the command's process group. An interactive shell
             // then also abandons our read loop (ash and bash treat a job
             // killed by SIGINT as their own ^C), so set the loop up again.
-            try? write("\u{03}", deadline: .after(seconds: 2))
+            try? await write("\u{03}", deadline: .after(seconds: 2))
             do {
-                try enterProtocolMode(deadline: .after(seconds: 10))
+                try await enterProtocolMode(deadline: .after(seconds: 10))
             } catch MachineError.timeout {
                 broken = "the command channel is unusable: `\(Self.short(command))` did not stop after ^C"
             }
@@ -159,8 +196,9 @@ public final class ShellSession: @unchecked Sendable {
         }
     }
 
-    private func awaitAnswer(_ parser: inout FrameParser, until deadline: Deadline, what: String) throws -> CommandResult {
-        try io.wait(until: deadline, what: what) { view in
+    private func awaitAnswer(_ start: FrameParser, until deadline: Deadline, what: String) async throws -> CommandResult {
+        var parser = start
+        return try await io.wait(until: deadline, what: what) { view in
             if !view.channel.isEmpty {
                 do { try parser.feed(view.channel) } catch {
                     throw MachineError.infrastructure("the guest's answer was garbled: \(error)")

@@ -5,7 +5,7 @@ import Foundation
 /// freezes the file that was active and starts a new one on top of it.
 /// Every file in the chain lives in the run directory and is removed by
 /// `remove()`; the base disk is never opened for writing.
-final class DiskChain {
+struct DiskChain: Sendable {
     let directory: URL
     private(set) var active: URL
     /// Frozen files, oldest first (each a checkpoint's disk state).
@@ -37,19 +37,19 @@ final class DiskChain {
     }
 
     /// The next overlay file's name.
-    func nextFile() -> URL {
+    mutating func nextFile() -> URL {
         counter += 1
         return directory.appendingPathComponent("disk-overlay-\(counter).qcow2")
     }
 
     /// Records that `next` (made by a live snapshot) is now active and the old active file is frozen.
-    func froze(next: URL) {
+    mutating func froze(next: URL) {
         frozen.append(active)
         active = next
     }
 
     /// Throws away the active file and starts a fresh one over `layer` (a frozen file).
-    func reset(to layer: URL) throws {
+    mutating func reset(to layer: URL) throws {
         let next = nextFile()
         try Self.overlay(next, over: layer.path)
         try? FileManager.default.removeItem(at: active)

@@ -1,112 +1,134 @@
 import Foundation
 import Libvirt
+import Synchronization
 
-/// Everything that arrives from one running machine, behind one condition:
-/// the serial log, the command channel's bytes, and the first incident
-/// (trouble on the console, the guest stopping, a stream failing).
+/// Everything that arrives from one running machine, behind one lock: the
+/// serial log, the command channel's bytes, and the first incident (trouble
+/// on the console, the guest stopping, a stream failing).
 ///
-/// libvirt's event thread feeds it; the runner waits on it with deadlines.
-/// Every wait also ends at once on an incident or on SIGINT/SIGTERM, which is
-/// what lets a panic fail the running step immediately.
-///
-/// `@unchecked Sendable`: every stored property is guarded by `condition`.
-public final class MachineIO: @unchecked Sendable {
+/// libvirt's event thread feeds it; steps `await` it with deadlines. No
+/// thread is parked while a guest computes: a waiter is a continuation,
+/// resumed by the next delivery, its deadline, a signal or the cancellation
+/// of its task. Every wait also ends at once on an incident, which is what
+/// lets a panic, a power-off or a reset fail the running step immediately.
+public final class MachineIO: Sendable {
     public enum Incident: Sendable, Equatable {
         case trouble(ConsoleTrouble)
         case stopped(LifecycleEvent)
         case streamClosed(device: String, error: String?)
     }
 
-    private let condition = NSCondition()
-    private var log: ConsoleLog
-    private var channel: [UInt8] = []
-    private var channelLog: FileHandle?
-    private var incidents: [Incident] = []
-    /// Set once we destroy the machine ourselves: stops are then expected.
-    private var stopping = false
-    /// Set while a `reboot` step runs: a reboot is then expected, not trouble.
-    private var expectingReboot = false
-    private var reboots = 0
-    /// Set while the harness powers the guest off cleanly: the guest stopping is then expected.
-    private var expectingStop = false
-    private var stops = 0
+    private struct State {
+        var log: ConsoleLog
+        var channel: [UInt8] = []
+        var channelLog: FileHandle?
+        var incidents: [Incident] = []
+        /// Set once we destroy the machine ourselves: stops are then expected.
+        var stopping = false
+        /// Set while a `reboot` step runs: a reboot is then expected, not trouble.
+        var expectingReboot = false
+        var reboots = 0
+        /// Set while the harness powers the guest off cleanly: the guest stopping is then expected.
+        var expectingStop = false
+        var stops = 0
+        /// Bumped by every delivery: a waiter that saw an older version looks again.
+        var version: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Waiters woken (by cancellation or a deadline) before they had suspended.
+        var woken: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
+    private let wakeToken: UUID
 
     init(log: ConsoleLog, channelTranscript: URL?) {
-        self.log = log
+        var channelLog: FileHandle?
         if let channelTranscript {
             _ = FileManager.default.createFile(atPath: channelTranscript.path, contents: nil)
             channelLog = FileHandle(forWritingAtPath: channelTranscript.path)
         }
-        Interruption.shared.register(condition)
+        state = Mutex(State(log: log, channelLog: channelLog))
+        wakeToken = UUID()
+        Interruption.shared.onSignal(wakeToken) { [weak self] in self?.wakeAll() }
     }
 
-    deinit { Interruption.shared.unregister(condition) }
+    deinit { Interruption.shared.removeOnSignal(wakeToken) }
 
-    // MARK: Feeding (libvirt's event thread)
+    // MARK: Feeding (libvirt's event thread, or a test's fake guest)
+
+    /// Applies `change` and wakes every waiter to look again.
+    private func deliver(_ change: (inout State) -> Void) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            change(&s)
+            s.version &+= 1
+            let w = Array(s.waiters.values)
+            s.waiters.removeAll()
+            return w
+        }
+        for w in waiters { w.resume() }
+    }
 
     func serialEvent(_ e: ConsoleStream.Event) {
-        condition.lock(); defer { condition.broadcast(); condition.unlock() }
-        switch e {
-        case .data(let bytes):
-            for t in log.append(bytes) { incidents.append(.trouble(t)) }
-        case .closed(let err):
-            log.flush()
-            if !stopping && !expectingStop { incidents.append(.streamClosed(device: "serial console", error: err?.message)) }
+        deliver { s in
+            switch e {
+            case .data(let bytes):
+                for t in s.log.append(bytes) { s.incidents.append(.trouble(t)) }
+            case .closed(let err):
+                s.log.flush()
+                if !s.stopping && !s.expectingStop { s.incidents.append(.streamClosed(device: "serial console", error: err?.message)) }
+            }
         }
     }
 
     func channelEvent(_ e: ConsoleStream.Event) {
-        condition.lock(); defer { condition.broadcast(); condition.unlock() }
-        switch e {
-        case .data(let bytes):
-            channel += bytes
-            channelLog?.write(Data(bytes))
-        case .closed(let err):
-            if !stopping && !expectingStop { incidents.append(.streamClosed(device: "command channel", error: err?.message)) }
+        deliver { s in
+            switch e {
+            case .data(let bytes):
+                s.channel += bytes
+                s.channelLog?.write(Data(bytes))
+            case .closed(let err):
+                if !s.stopping && !s.expectingStop { s.incidents.append(.streamClosed(device: "command channel", error: err?.message)) }
+            }
         }
     }
 
     func lifecycle(_ e: LifecycleEvent) {
         if e == .rebooted {
-            condition.lock(); defer { condition.broadcast(); condition.unlock() }
-            reboots += 1
-            if !expectingReboot && !stopping { incidents.append(.stopped(.rebooted)) }
+            deliver { s in
+                s.reboots += 1
+                if !s.expectingReboot && !s.stopping { s.incidents.append(.stopped(.rebooted)) }
+            }
             return
         }
         guard e.isStop else { return }
-        condition.lock(); defer { condition.broadcast(); condition.unlock() }
-        stops += 1
-        if !stopping && !expectingStop { incidents.append(.stopped(e)) }
+        deliver { s in
+            s.stops += 1
+            if !s.stopping && !s.expectingStop { s.incidents.append(.stopped(e)) }
+        }
     }
 
     /// How many times the guest has reset itself so far.
-    public var rebootCount: Int { condition.withLock { reboots } }
-    public var stopCount: Int { condition.withLock { stops } }
+    public var rebootCount: Int { state.withLock { $0.reboots } }
+    public var stopCount: Int { state.withLock { $0.stops } }
 
-    func expectReboot(_ expected: Bool) {
-        condition.withLock { expectingReboot = expected }
-    }
-
-    func expectStop(_ expected: Bool) {
-        condition.withLock { expectingStop = expected }
-    }
+    func expectReboot(_ expected: Bool) { state.withLock { $0.expectingReboot = expected } }
+    func expectStop(_ expected: Bool) { state.withLock { $0.expectingStop = expected } }
 
     /// A new boot of the same machine begins (after `markStopping`): what
     /// the old boot's streams and events reported no longer counts.
     func restart() {
-        condition.withLock {
-            stopping = false
-            expectingStop = false
-            incidents.removeAll()
-            channel.removeAll()
+        deliver { s in
+            s.stopping = false
+            s.expectingStop = false
+            s.incidents.removeAll()
+            s.channel.removeAll()
         }
     }
 
-    func markStopping() {
-        condition.lock(); stopping = true; condition.broadcast(); condition.unlock()
-    }
+    func markStopping() { deliver { $0.stopping = true } }
 
-    // MARK: Waiting (the runner's thread)
+    // MARK: Waiting
 
     /// What `wait` hands its body: the state to inspect and consume.
     public struct View {
@@ -117,63 +139,129 @@ public final class MachineIO: @unchecked Sendable {
         public let stops: Int
     }
 
+    private enum Look<T> {
+        case done(T)
+        case incident
+        case pending(UInt64)
+    }
+
     /// Calls `body` now and after every change until it returns a value, the
-    /// deadline passes, an incident happens or a signal arrives.
-    /// `body` may consume channel bytes or advance the log's search point.
-    public func wait<T>(until deadline: Deadline, what: String, _ body: (inout View) throws -> T?) throws -> T {
-        condition.lock(); defer { condition.unlock() }
+    /// deadline passes, an incident happens, a signal arrives or the task is
+    /// cancelled. `body` may consume channel bytes or advance the log's search point.
+    public func wait<T: Sendable>(until deadline: Deadline, what: String, _ body: (inout View) throws -> T?) async throws -> T {
         while true {
-            var view = View(channel: channel, log: log, reboots: reboots, stops: stops)
-            let result = try body(&view)
-            channel = view.channel
-            log.searchFrom = view.log.searchFrom
-            if let result { return result }
-            if !incidents.isEmpty { throw describe(mostTelling()) }
-            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while \(what)") }
-            if deadline.hasPassed { throw MachineError.timeout("timed out \(what)") }
-            _ = condition.wait(until: deadline.date)
+            let look: Look<T> = try state.withLock { s in
+                var view = View(channel: s.channel, log: s.log, reboots: s.reboots, stops: s.stops)
+                s.channel = []
+                defer {
+                    s.channel = view.channel
+                    s.log.searchFrom = view.log.searchFrom
+                }
+                if let result = try body(&view) { return .done(result) }
+                return s.incidents.isEmpty ? .pending(s.version) : .incident
+            }
+            switch look {
+            case .done(let result):
+                return result
+            case .incident:
+                throw describe(await mostTelling())
+            case .pending(let version):
+                if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while \(what)") }
+                if Task.isCancelled { throw MachineError.interrupted("cancelled while \(what)") }
+                if deadline.hasPassed { throw MachineError.timeout("timed out \(what)") }
+                await changed(since: version, until: deadline)
+            }
         }
+    }
+
+    /// Pauses until something is delivered after `version`, the deadline
+    /// passes, a signal arrives or the task is cancelled.
+    func changed(since version: UInt64, until deadline: Deadline) async {
+        let id = state.withLock { s -> UInt64 in s.nextWaiter &+= 1; return s.nextWaiter }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.version != version || s.woken.remove(id) != nil { return true }
+                    s.waiters[id] = c
+                    return false
+                }
+                if now { c.resume(); return }
+                DispatchQueue.global().asyncAfter(deadline: DispatchTime(uptimeNanoseconds: deadline.uptimeNanoseconds)) { [weak self] in
+                    self?.wake(id)
+                }
+            }
+        } onCancel: {
+            wake(id)
+        }
+        state.withLock { _ = $0.woken.remove(id) }
+    }
+
+    private func wake(_ id: UInt64) {
+        let c = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let c = s.waiters.removeValue(forKey: id) { return c }
+            s.woken.insert(id)
+            return nil
+        }
+        c?.resume()
+    }
+
+    /// Wakes every waiter (a signal arrived: each looks at it).
+    func wakeAll() { deliver { _ in } }
+
+    /// Pauses for `seconds` unless an incident, a signal or cancellation
+    /// comes first (between retries of a step).
+    public func pause(seconds: Double) async throws {
+        do {
+            _ = try await wait(until: .after(seconds: seconds), what: "waiting to retry") { _ -> Bool? in nil }
+        } catch MachineError.timeout {}
     }
 
     /// The incident that best explains what happened. A console stream
     /// closes because QEMU exited; the lifecycle event that says why (guest
     /// power-off, crash, QEMU failure) may arrive a moment later, so give it
-    /// up to three seconds. Called with `condition` held.
-    private func mostTelling() -> Incident {
+    /// up to three seconds.
+    private func mostTelling() async -> Incident {
         func rank(_ i: Incident) -> Int {
             switch i { case .trouble: return 0; case .stopped: return 1; case .streamClosed: return 2 }
         }
-        if incidents.allSatisfy({ rank($0) == 2 }) {
-            let deadline = Deadline.after(seconds: 3)
-            while incidents.allSatisfy({ rank($0) == 2 }), !deadline.hasPassed {
-                _ = condition.wait(until: deadline.date)
+        let deadline = Deadline.after(seconds: 3)
+        while true {
+            let (incidents, version) = state.withLock { ($0.incidents, $0.version) }
+            if !incidents.allSatisfy({ rank($0) == 2 }) || deadline.hasPassed || Task.isCancelled {
+                return incidents.min { rank($0) < rank($1) }!
             }
+            await changed(since: version, until: deadline)
         }
-        return incidents.min { rank($0) < rank($1) }!
     }
 
     /// Waits up to `seconds` for more console lines after trouble, so a
     /// failure can quote the whole panic or oops rather than its first line.
-    public func settle(seconds: Double) {
+    public func settle(seconds: Double) async {
         let deadline = Deadline.after(seconds: seconds)
-        condition.lock(); defer { condition.unlock() }
-        var count = log.lines.count
-        while !deadline.hasPassed {
-            _ = condition.wait(until: Deadline.after(seconds: min(0.2, deadline.remaining)).date)
-            if log.lines.count == count, incidents.contains(where: { if case .stopped = $0 { return true }; return false }) { break }
-            count = log.lines.count
+        var count = state.withLock { $0.log.lines.count }
+        while !deadline.hasPassed, !Task.isCancelled {
+            let version = state.withLock { $0.version }
+            await changed(since: version, until: Deadline.after(seconds: min(0.2, deadline.remaining)))
+            let (lines, stopped) = state.withLock { s in
+                (s.log.lines.count, s.incidents.contains { if case .stopped = $0 { return true }; return false })
+            }
+            if lines == count, stopped { break }
+            count = lines
         }
     }
 
-    public var firstIncident: Incident? { condition.withLock { incidents.first } }
-    public func consoleTail(_ n: Int) -> [String] { condition.withLock { log.tail(n) } }
-    public var consoleLines: [String] { condition.withLock { log.lines } }
+    /// Whether the channel's unread bytes end at a shell's continuation prompt.
+    var channelEndsAtContinuationPrompt: Bool { state.withLock { ShellProtocol.endsAtContinuationPrompt($0.channel) } }
+
+    public var firstIncident: Incident? { state.withLock { $0.incidents.first } }
+    public func consoleTail(_ n: Int) -> [String] { state.withLock { $0.log.tail(n) } }
+    public var consoleLines: [String] { state.withLock { $0.log.lines } }
 
     /// Lines of the console from the one that tripped `trouble` on (at most `n`).
     public func linesAround(_ trouble: ConsoleTrouble, _ n: Int) -> [String] {
-        condition.withLock {
-            guard let i = log.lines.lastIndex(of: trouble.line) else { return [trouble.line] }
-            return Array(log.lines[i..<min(log.lines.count, i + n)])
+        state.withLock { s in
+            guard let i = s.log.lines.lastIndex(of: trouble.line) else { return [trouble.line] }
+            return Array(s.log.lines[i..<min(s.log.lines.count, i + n)])
         }
     }
 
@@ -196,10 +284,10 @@ public final class MachineIO: @unchecked Sendable {
     }
 
     func closeTranscripts() {
-        condition.withLock {
-            log.flush()
-            try? channelLog?.close()
-            channelLog = nil
+        state.withLock { s in
+            s.log.flush()
+            try? s.channelLog?.close()
+            s.channelLog = nil
         }
     }
 }

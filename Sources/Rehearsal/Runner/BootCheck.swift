@@ -24,11 +24,11 @@ public struct BootCheck: Sendable {
     /// systemd never settles. `rehearse compare` settles both sides this way
     /// before probing them, without judging.
     @discardableResult
-    public func settle(on machine: Machine, deadline limit: Deadline) throws -> Bool {
-        let probe = try machine.run("test -d /run/systemd/system", deadline: limit)
+    public func settle(on machine: Machine, deadline limit: Deadline) async throws -> Bool {
+        let probe = try await machine.run("test -d /run/systemd/system", deadline: limit)
         guard probe.status == 0 else { return false }
         let settle = Int(max(1, limit.remaining.rounded(.down)))
-        let state = try machine.run("timeout \(settle) systemctl is-system-running --wait", deadline: limit)
+        let state = try await machine.run("timeout \(settle) systemctl is-system-running --wait", deadline: limit)
         let word = state.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         if word != "running" && word != "degraded" {
             throw MachineError.scenario("after boot: systemd did not settle within \(settle) s (state \(word.isEmpty ? "unknown" : word))")
@@ -39,16 +39,16 @@ public struct BootCheck: Sendable {
     /// Runs the check; throws a `CheckFailure` naming the failed units and
     /// carrying their status and journal, or a scenario failure naming the
     /// state systemd never left.
-    public func run(on machine: Machine, deadline: Deadline) throws {
+    public func run(on machine: Machine, deadline: Deadline) async throws {
         guard enabled else { return }
         let limit = Deadline.after(seconds: timeout).earlier(deadline)
-        guard try settle(on: machine, deadline: limit) else { return }
-        let failed = try machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
+        guard try await settle(on: machine, deadline: limit) else { return }
+        let failed = try await machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
         let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowFailed.contains($0) }
         guard units.isEmpty else {
             // The evidence: each failed unit's state and its last journal lines.
             let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
-            let why = try? machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
+            let why = try? await machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
                                        deadline: .after(seconds: 30))
             throw CheckFailure("after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
                                evidence: why?.stdoutText ?? "")

@@ -18,10 +18,10 @@ public enum Candidate: Sendable {
 
 extension Runner {
     /// The generation a candidate names, building its recipe when needed.
-    public func generation(_ candidate: Candidate) throws -> Generation {
+    public func generation(_ candidate: Candidate) async throws -> Generation {
         switch candidate {
-        case .generation(let ref): return try generation(ref)
-        case .files(let files): return try Generation.of(files)
+        case .generation(let ref): return try await generation(ref)
+        case .files(let files): return try await offload { try Generation.of(files) }
         }
     }
 }

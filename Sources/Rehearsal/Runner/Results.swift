@@ -70,13 +70,24 @@ public struct ScenarioResult: Sendable, Codable {
     }
 }
 
-/// Receives progress as a run goes; the CLI prints it.
+extension ScenarioResult {
+    /// The exit status for a whole run: interrupted beats everything, then
+    /// infrastructure, then failure.
+    public static func exitStatus(of results: [ScenarioResult]) -> Int32 {
+        if results.contains(where: { $0.outcome == .interrupted }) { return 130 }
+        return results.map(\.exitStatus).max() ?? 0
+    }
+}
+
+/// Receives progress as a run goes; the CLI prints it. Scenarios may run
+/// at once (`run --jobs`): `run` (the run's id) says which one an event is of.
 public protocol RunObserver: Sendable {
     func imageProgress(_ image: String, _ line: String)
-    func scenarioStarted(_ scenario: Scenario)
-    func machineBooting(_ scenario: Scenario, accelerator: Accelerator, uri: String)
-    func machineReady(_ scenario: Scenario, seconds: Double)
-    func stepStarted(_ step: Step, index: Int, of count: Int)
-    func stepFinished(_ result: StepResult, index: Int, of count: Int)
-    func scenarioFinished(_ result: ScenarioResult)
+    func scenarioStarted(_ scenario: Scenario, run: String)
+    func machineBooting(_ scenario: Scenario, accelerator: Accelerator, uri: String, run: String)
+    func machineReady(_ scenario: Scenario, seconds: Double, run: String)
+    /// `count` is nil when the number of steps is not known ahead (a scenario written in Swift).
+    func stepStarted(_ step: Step, index: Int, of count: Int?, run: String)
+    func stepFinished(_ result: StepResult, index: Int, of count: Int?, run: String)
+    func scenarioFinished(_ result: ScenarioResult, run: String)
 }

@@ -25,7 +25,7 @@ public final class Runner: @unchecked Sendable {
         public var scenario: Scenario
         /// Reference → the recipe that builds it and the generation's name there.
         public var generations: [String: GenerationReference]
-        public var payloadRecipe: ImageRecipe?
+        public var payloadRecipe: ImageRecipe? = nil
 
         /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
@@ -60,8 +60,13 @@ public final class Runner: @unchecked Sendable {
     /// With `generation`, that generation (a gate's candidate) takes the
     /// place of the one each scenario's `machine:` names.
     public static func prepare(files: [String], generation: String? = nil) throws -> [Prepared] {
-        try files.map { f in
-            var s = try ScenarioParser.parse(file: f)
+        try files.map { f in try prepare(ScenarioParser.parse(file: f), generation: generation) }
+    }
+
+    /// Finds every image a parsed (or built in code) scenario names.
+    static func prepare(_ scenario: Scenario, generation: String? = nil) throws -> Prepared {
+            var s = scenario
+            let f = s.file
             if let generation {
                 // A candidate given as files (a disk image, a NixOS system) or by a generation's name.
                 if let files = SystemFiles.detect(generation) {
@@ -101,34 +106,40 @@ public final class Runner: @unchecked Sendable {
                 }
             }
             return Prepared(scenario: s, generations: generations, payloadRecipe: payloadRecipe)
-        }
     }
 
     /// The connection machines start on (opened on first use).
     /// Opened once per runner: libvirt lets a process open only one embedded root.
-    public func openHypervisor() throws -> Hypervisor {
-        lock.lock(); defer { lock.unlock() }
-        if let hypervisor { return hypervisor }
-        let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
-        // Holding an embedded root's lock means no live process owns anything
-        // in it: whatever still runs there was left by a killed run.
-        _ = try? Janitor.sweep(h.connection, ownedByDeadOnly: h.embeddedRoot == nil)
-        hypervisor = h
-        return h
+    public func openHypervisor() async throws -> Hypervisor {
+        if let h = lock.withLock({ hypervisor }) { return h }
+        let options = self.options
+        let h = try await offload { () throws -> Hypervisor in
+            let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
+            // Holding an embedded root's lock means no live process owns anything
+            // in it: whatever still runs there was left by a killed run.
+            _ = try? Janitor.sweep(h.connection, ownedByDeadOnly: h.embeddedRoot == nil)
+            return h
+        }
+        return lock.withLock {
+            if let existing = hypervisor { h.close(); return existing }
+            hypervisor = h
+            return h
+        }
     }
 
-    /// Builds (or finds) a recipe's output.
-    public func build(_ recipe: ImageRecipe) throws -> BuiltRecipe {
+    /// Builds (or finds) a recipe's output. Builds run on a thread of their own.
+    public func build(_ recipe: ImageRecipe) async throws -> BuiltRecipe {
+        let (state, observer) = (options.state, self.observer)
         do {
-            return try recipe.build(state: options.state) { [observer] in observer?.imageProgress(recipe.name, $0) }
+            return try await offload { try recipe.build(state: state) { observer?.imageProgress(recipe.name, $0) } }
         } catch let e as ImageError {
             throw MachineError.infrastructure(e.description)
         }
     }
 
     /// Builds (or finds) a referenced generation.
-    public func generation(_ ref: GenerationReference) throws -> Generation {
-        let built = try build(ref.recipe)
+    public func generation(_ ref: GenerationReference) async throws -> Generation {
+        let built = try await build(ref.recipe)
         guard let g = ref.name.map({ built.generation(named: $0) }) ?? built.generations.first else {
             throw MachineError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
         }
@@ -136,13 +147,13 @@ public final class Runner: @unchecked Sendable {
     }
 
     /// The host directory of a scenario's payload, building its recipe if needed.
-    func payloadDirectory(_ p: Prepared) throws -> URL? {
+    func payloadDirectory(_ p: Prepared) async throws -> URL? {
         switch p.scenario.machine.payload {
         case nil: return nil
         case .directory(let path)?: return URL(fileURLWithPath: path)
         case .recipe(let name, let payload)?:
             guard let recipe = p.payloadRecipe else { return nil }
-            guard let dir = try build(recipe).payloads[payload] else {
+            guard let dir = try await build(recipe).payloads[payload] else {
                 throw MachineError.scenario("\(p.scenario.file):\(p.scenario.machine.payloadLine): recipe \(name) builds no payload `\(payload)`")
             }
             return dir
@@ -152,86 +163,67 @@ public final class Runner: @unchecked Sendable {
     /// What `StepExecutor` needs to run a prepared scenario's steps.
     public func context(for p: Prepared) -> StepExecutor.Context {
         let generations = p.generations
+        let paths = ImageRecipe.searchPaths(scenarioFile: p.scenario.file)
         return StepExecutor.Context(bootCheck: p.scenario.bootCheck) { [self] name in
-            guard let ref = generations[name] else { throw MachineError.scenario("generation \(name) was not prepared") }
-            return try generation(ref)
+            // A YAML scenario's `boot:` generations were found at prepare
+            // time; a scenario written in Swift names them as it goes.
+            if let ref = generations[name] { return try await generation(ref) }
+            do {
+                let (recipe, generationName) = try ImageRecipe.resolve(name, searchPaths: paths)
+                return try await generation(GenerationReference(recipe: recipe, name: generationName))
+            } catch let e as ImageError {
+                throw MachineError.scenario(e.description)
+            }
         }
     }
 
     /// Runs one scenario to its end. Never throws: every failure is in the result.
-    public func run(_ p: Prepared) -> ScenarioResult {
+    public func run(_ p: Prepared) async -> ScenarioResult {
         let s = p.scenario
-        let clock = Stopwatch()
-        let deadline = Deadline.after(seconds: s.timeout)
-        observer?.scenarioStarted(s)
-        var result = ScenarioResult(name: s.name, file: s.file, outcome: .passed, steps: [], seconds: 0,
-                                    image: s.machine.image, startedAt: Date())
-        func finish(_ outcome: Outcome, _ message: String?) -> ScenarioResult {
-            result.outcome = outcome
-            result.message = message
-            result.seconds = clock.seconds
-            if let dir = result.runDirectory {
-                try? ReportWriter.json([result]).write(to: URL(fileURLWithPath: dir).appendingPathComponent("result.json"))
-            }
-            observer?.scenarioFinished(result)
-            return result
-        }
-
-        let runID = Self.newRunID()
-        let dir: URL
+        let run: ScenarioRun
         do {
-            let base = options.runsDirectory ?? options.state.runs
-            dir = try options.state.create(base.appendingPathComponent("\(runID)-\(Self.slug(s.name))"))
-            result.runDirectory = dir.path
+            run = try ScenarioRun(prepared: p, runner: self)
         } catch {
-            return finish(.infrastructure, "cannot create the run directory: \(error)")
+            return ScenarioResult(name: s.name, file: s.file, outcome: .infrastructure, message: "\(error)", steps: s.steps.map(Self.skipped),
+                                  seconds: 0, image: s.machine.image, startedAt: Date())
         }
-
-        let machine: Machine
-        do {
-            machine = try bootMachine(p, runID: runID, directory: dir, deadline: deadline) { g, h in
-                result.image = g.name
-                result.imageDigest = g.digest
-                result.kernelRelease = g.kernelRelease
-                result.uri = h.uri
-                result.accelerator = h.accelerator.rawValue
-            }
-            result.bootSeconds = machine.readySeconds
-        } catch let e as BootFailure {
-            result.steps = s.steps.map(Self.skipped)
-            result.console = e.console
-            return finish(Self.outcome(e.error), "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
-        } catch {
-            return finish(.infrastructure, "boot: \(error)")
+        guard let machine = try? await run.boot(p) else {
+            await run.skip(s.steps)
+            return await run.finish()
         }
-        defer { machine.destroy() }
-        let context = self.context(for: p)
-
-        var failure: (index: Int, step: StepResult)?
         for (i, step) in s.steps.enumerated() {
-            if failure != nil {
-                result.steps.append(Self.skipped(step))
-                continue
-            }
-            observer?.stepStarted(step, index: i, of: s.steps.count)
-            let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
-            var r = StepExecutor.execute(step, on: machine, deadline: stepDeadline, context: context)
-            if r.outcome == .failed, deadline.hasPassed, r.message?.hasPrefix("timed out") == true {
-                r.message = (r.message ?? "") + "; the scenario's timeout of \(StepExecutor.format(s.timeout)) s has passed"
-            }
-            result.steps.append(r)
-            observer?.stepFinished(r, index: i, of: s.steps.count)
-            if r.outcome == .failed || r.outcome == .expectedFailure {
-                Diagnostics.collect(from: machine, into: dir, prefix: r.outcome == .expectedFailure ? "step\(i + 1)-" : "")
-            }
-            if r.outcome != .passed && r.outcome != .expectedFailure { failure = (i, r) }
+            await run.step(step, on: machine, index: i, of: s.steps.count)
         }
-        result.boots = machine.boots
-        machine.destroy()
-        if let (i, f) = failure {
-            return finish(f.outcome, "step \(i + 1) `\(f.name)` (\(s.file):\(f.line)): \(f.message ?? "failed")")
+        return await run.finish()
+    }
+
+    /// Runs scenarios, up to `jobs` at once; results come in the order given.
+    /// After SIGINT/SIGTERM no further scenario starts.
+    public func run(_ prepared: [Prepared], jobs: Int) async -> [ScenarioResult] {
+        await withTaskGroup(of: (Int, ScenarioResult).self) { group in
+            var results = [ScenarioResult?](repeating: nil, count: prepared.count)
+            var next = 0
+            func start() {
+                let i = next
+                next += 1
+                group.addTask { (i, await self.run(prepared[i])) }
+            }
+            while next < min(max(1, jobs), prepared.count) { start() }
+            for await (i, r) in group {
+                results[i] = r
+                if next < prepared.count, !Interruption.shared.isRequested, !Task.isCancelled { start() }
+            }
+            return results.compactMap { $0 }
         }
-        return finish(.passed, nil)
+    }
+
+    /// How many scenarios to run at once by default: one per core, as many
+    /// as the free memory holds (each scenario's machine plus QEMU's own).
+    public static func defaultJobs(memoryMiB: Int = MachineSpec.defaultMemoryMiB,
+                                   cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+                                   availableMiB: Int? = HostMemory.availableMiB()) -> Int {
+        let byMemory = availableMiB.map { $0 / (memoryMiB + HostMemory.overheadMiB + 256) } ?? cores
+        return max(1, min(cores, byMemory))
     }
 
     /// A boot that failed, with the console's last lines once the machine had started.
@@ -242,54 +234,66 @@ public final class Runner: @unchecked Sendable {
         public var shellAnswered = true
     }
 
-    /// Builds the image, starts a machine and waits until its shell answers.
-    /// On failure nothing is left running. `started` sees the image and hypervisor first.
-    public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline,
-                            started: (Generation, Hypervisor) -> Void = { _, _ in }) throws -> Machine {
+    /// What a machine boots from: its generation (built if needed), the
+    /// connection, and its payload directory.
+    func materials(_ p: Prepared, generation given: Generation? = nil) async throws -> (Generation, Hypervisor, URL?) {
+        do {
+            // The connection first: a bad URI fails before an image is built.
+            let h = try await openHypervisor()
+            let generation: Generation
+            if let given {
+                generation = given
+            } else if let files = p.scenario.machine.system {
+                generation = try await offload { try Generation.of(files) }
+            } else {
+                generation = try await self.generation(p.machineGeneration!)
+            }
+            let payload = try await payloadDirectory(p)
+            return (generation, h, payload)
+        } catch let e as MachineError {
+            throw BootFailure(error: e, console: nil)
+        }
+    }
+
+    /// Starts a machine and waits until its shell answers and the boot check
+    /// passes. On failure nothing is left running.
+    func start(_ p: Prepared, generation: Generation, hypervisor h: Hypervisor, payload: URL?,
+               runID: String, domainName: String? = nil, directory: URL, deadline: Deadline, bootCheck: Bool = true) async throws -> Machine {
         let s = p.scenario
         let machine: Machine
         do {
-            // The connection first: a bad URI fails before an image is built.
-            let h = try openHypervisor()
-            let generation: Generation
-            if let files = s.machine.system {
-                generation = try Generation.of(files)
-            } else {
-                generation = try self.generation(p.machineGeneration!)
-            }
-            let payload = try payloadDirectory(p)
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
-            started(generation, h)
-            observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri)
-            machine = try Machine(name: "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
-                                  runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload)
+            if Task.isCancelled { throw MachineError.interrupted("cancelled") }
+            observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri, run: runID)
+            machine = try await Machine(name: domainName ?? "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
+                                        runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload)
         } catch let e as MachineError {
             throw BootFailure(error: e, console: nil)
         }
         do {
-            try machine.waitReady(deadline: deadline)
-            try s.bootCheck.run(on: machine, deadline: deadline)
+            try await machine.waitReady(deadline: deadline)
+            if bootCheck { try await s.bootCheck.run(on: machine, deadline: deadline) }
         } catch {
             let tail = machine.io.consoleTail(15)
-            let answered = machine.readySeconds != nil
-            machine.destroy()
+            let answered = await machine.readySeconds != nil
+            await machine.destroy()
             if let e = error as? CheckFailure { throw BootFailure(error: .scenario(e.message), console: tail, shellAnswered: answered) }
             throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
         }
-        observer?.machineReady(s, seconds: machine.readySeconds ?? 0)
+        observer?.machineReady(s, seconds: await machine.readySeconds ?? 0, run: runID)
         return machine
+    }
+
+    /// Builds the image, starts a machine and waits until its shell answers.
+    /// On failure nothing is left running. (For tests and tools that drive
+    /// a machine without a `ScenarioRun`.)
+    public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline) async throws -> Machine {
+        let (g, h, payload) = try await materials(p)
+        return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory, deadline: deadline)
     }
 
     static func skipped(_ step: Step) -> StepResult {
         StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command, outcome: .skipped, seconds: 0)
-    }
-
-    static func outcome(_ e: MachineError) -> Outcome {
-        switch e {
-        case .scenario, .timeout: return .failed
-        case .infrastructure: return .infrastructure
-        case .interrupted: return .interrupted
-        }
     }
 
     public static func newRunID() -> String {

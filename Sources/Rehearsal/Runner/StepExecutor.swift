@@ -9,10 +9,12 @@ public enum StepExecutor {
     public struct Context: Sendable {
         public var bootCheck = BootCheck()
         /// Finds (building if needed) a generation named in a `boot:` step.
-        public var generation: @Sendable (String) throws -> Generation = { name in
+        public var generation: @Sendable (String) async throws -> Generation = { name in
             throw MachineError.scenario("no generation \(name) is known here")
         }
-        public init(bootCheck: BootCheck = BootCheck(), generation: (@Sendable (String) throws -> Generation)? = nil) {
+        /// The scenario's deadline and timeout, named when a step's timeout is cut short by it.
+        public var scenarioDeadline: (deadline: Deadline, seconds: Double)?
+        public init(bootCheck: BootCheck = BootCheck(), generation: (@Sendable (String) async throws -> Generation)? = nil) {
             self.bootCheck = bootCheck
             if let generation { self.generation = generation }
         }
@@ -20,8 +22,8 @@ public enum StepExecutor {
 
     /// Runs `step` with `deadline` (already bounded by the scenario's), and
     /// judges it, honouring `expect_failure`.
-    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline, context: Context = Context()) -> StepResult {
-        var r = perform(step, on: machine, deadline: deadline, context: context)
+    public static func execute(_ step: Step, on machine: Machine, deadline: Deadline, context: Context = Context()) async -> StepResult {
+        var r = await perform(step, on: machine, deadline: deadline, context: context)
         guard let why = step.expectedFailure else { return r }
         r.expectedFailure = why
         switch r.outcome {
@@ -35,7 +37,7 @@ public enum StepExecutor {
         return r
     }
 
-    static func perform(_ step: Step, on machine: Machine, deadline: Deadline, context: Context) -> StepResult {
+    static func perform(_ step: Step, on machine: Machine, deadline: Deadline, context: Context) async -> StepResult {
         let bootCheck = context.bootCheck
         let clock = Stopwatch()
         var r = StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command,
@@ -43,62 +45,62 @@ public enum StepExecutor {
         do {
             switch step.action {
             case .succeed(let c):
-                let out = try machine.run(c, deadline: deadline)
+                let out = try await machine.run(c, deadline: deadline)
                 record(out, into: &r)
                 if out.status != 0 { fail(&r, "exit status \(out.status), expected 0") }
             case .fail(let c):
-                let out = try machine.run(c, deadline: deadline)
+                let out = try await machine.run(c, deadline: deadline)
                 record(out, into: &r)
                 if out.status == 0 { fail(&r, "exit status 0, expected non-zero") }
             case .run(let c, let expect):
-                let out = try machine.run(c, deadline: deadline)
+                let out = try await machine.run(c, deadline: deadline)
                 record(out, into: &r)
                 let problems = expect.mismatches(out)
                 if !problems.isEmpty { fail(&r, problems.joined(separator: "; ")) }
             case .waitUntilSucceeds(let c), .waitUntilFails(let c):
                 let wantZero: Bool = { if case .waitUntilSucceeds = step.action { return true } else { return false } }()
-                try retry(c, wantZero: wantZero, on: machine, deadline: deadline, into: &r)
+                try await retry(c, wantZero: wantZero, on: machine, deadline: deadline, into: &r)
             case .waitForUnit(let unit):
-                try waitForUnit(unit, on: machine, deadline: deadline, into: &r)
+                try await waitForUnit(unit, on: machine, deadline: deadline, into: &r)
             case .waitForOpenPort(let port):
                 // Listening sockets from /proc (state 0A), so the guest needs no ss or netstat.
                 let hex = String(format: "%04X", port)
                 let check = "grep -qiE '^ *[0-9]+: [0-9A-F]+:\(hex) [0-9A-F]+:[0-9A-F]+ 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
                 do {
-                    try retry(check, wantZero: true, on: machine, deadline: deadline, into: &r)
+                    try await retry(check, wantZero: true, on: machine, deadline: deadline, into: &r)
                 } catch MachineError.timeout {
                     throw MachineError.timeout("timed out after \(r.attempts ?? 0) attempts: nothing listens on TCP port \(port)")
                 }
                 r.stdout = nil
             case .reboot(let c):
-                let ids = try machine.reboot(command: c, deadline: deadline)
+                let ids = try await machine.reboot(command: c, deadline: deadline)
                 r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
-                try bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline)
             case .crash:
-                let ids = try machine.powerCycle(deadline: deadline)
+                let ids = try await machine.powerCycle(deadline: deadline)
                 r.stdout = "power cut; boot id \(ids.before) -> \(ids.after)\n"
-                try bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline)
             case .waitForConsole(let p):
-                let matched = try machine.waitForConsole(p, deadline: deadline)
+                let matched = try await machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched
             case .boot(let name):
                 let next: Generation
-                do { next = try context.generation(name) } catch let e as ImageError { throw MachineError.infrastructure(e.description) }
-                let before = machine.generation.name
-                try machine.boot(next, deadline: deadline)
+                do { next = try await context.generation(name) } catch let e as ImageError { throw MachineError.infrastructure(e.description) }
+                let before = await machine.generation.name
+                try await machine.boot(next, deadline: deadline)
                 r.stdout = "\(before) -> \(next.name) (\(next.shortDigest)), \(next.boot.rawValue) boot\n"
-                try bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline)
             case .checkpoint:
-                let n = try machine.checkpoint(deadline: deadline)
-                r.stdout = "checkpoint \(n): \(machine.generation.name) and its disk as they are now\n"
+                let n = try await machine.checkpoint(deadline: deadline)
+                r.stdout = "checkpoint \(n): \(await machine.generation.name) and its disk as they are now\n"
             case .rollback:
-                let what = try machine.rollback(deadline: deadline)
+                let what = try await machine.rollback(deadline: deadline)
                 r.stdout = "rolled back to \(what)\n"
-                try bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline)
             case .booted(let generation, let kernel):
-                let out = try machine.run("uname -r", deadline: deadline)
+                let out = try await machine.run("uname -r", deadline: deadline)
                 let release = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-                let g = machine.generation
+                let g = await machine.generation
                 r.stdout = "generation \(g.name) (\(g.shortDigest)), kernel \(release)\n"
                 var problems: [String] = []
                 if let generation, generation != g.name { problems.append("booted generation is \(g.name), expected \(generation)") }
@@ -106,9 +108,9 @@ public enum StepExecutor {
                 if !problems.isEmpty { fail(&r, problems.joined(separator: "; ")) }
             }
         } catch let e as MachineError {
-            judge(e, step: step, machine: machine, into: &r)
+            await judge(e, step: step, machine: machine, context: context, into: &r)
         } catch let e as CheckFailure {
-            judge(.scenario(e.message), step: step, machine: machine, into: &r)
+            await judge(.scenario(e.message), step: step, machine: machine, context: context, into: &r)
             r.stdout = e.evidence
         } catch {
             r.outcome = .infrastructure
@@ -120,12 +122,12 @@ public enum StepExecutor {
 
     /// Polls a systemd unit until it is active. A unit that enters `failed`
     /// fails the step at once, with its status and last journal lines.
-    static func waitForUnit(_ unit: String, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
+    static func waitForUnit(_ unit: String, on machine: Machine, deadline: Deadline, into r: inout StepResult) async throws {
         let q = ShellProtocol.shellQuote(unit)
         let probe = "command -v systemctl >/dev/null || { echo 'no systemctl in the guest' >&2; exit 2; }; systemctl show -p ActiveState --value \(q)"
         var last = ""
-        try poll(on: machine, deadline: deadline, into: &r) { _, r in
-            let out = try machine.run(probe, deadline: deadline)
+        try await poll(on: machine, deadline: deadline, into: &r) { _, r in
+            let out = try await machine.run(probe, deadline: deadline)
             guard out.status == 0 else {
                 record(out, into: &r)
                 throw MachineError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -133,7 +135,7 @@ public enum StepExecutor {
             last = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
             if last == "active" { r.stdout = "\(unit) is active\n"; return true }
             if last == "failed" {
-                let why = try machine.run("systemctl status --no-pager --lines=0 \(q); journalctl --no-pager -o short-monotonic -n 20 -u \(q)", deadline: .after(seconds: 30))
+                let why = try await machine.run("systemctl status --no-pager --lines=0 \(q); journalctl --no-pager -o short-monotonic -n 20 -u \(q)", deadline: .after(seconds: 30))
                 record(why, into: &r)
                 throw MachineError.scenario("\(unit) failed")
             }
@@ -144,11 +146,11 @@ public enum StepExecutor {
     }
 
     /// Runs `command` until its status is (non-)zero; each try may use the rest of the deadline.
-    static func retry(_ command: String, wantZero: Bool, on machine: Machine, deadline: Deadline, into r: inout StepResult) throws {
+    static func retry(_ command: String, wantZero: Bool, on machine: Machine, deadline: Deadline, into r: inout StepResult) async throws {
         var status: Int32 = 0
-        try poll(on: machine, deadline: deadline, into: &r) { attempts, r in
+        try await poll(on: machine, deadline: deadline, into: &r) { attempts, r in
             let out: CommandResult
-            do { out = try machine.run(command, deadline: deadline) } catch MachineError.timeout {
+            do { out = try await machine.run(command, deadline: deadline) } catch MachineError.timeout {
                 throw MachineError.timeout("timed out after \(attempts) attempts of `\(command)`")
             }
             record(out, into: &r)
@@ -163,16 +165,16 @@ public enum StepExecutor {
     /// to 1 s, between tries; counts the tries in `r.attempts`. When the next
     /// pause would pass the deadline, fails with `timedOut(attempts)`.
     static func poll(on machine: Machine, deadline: Deadline, into r: inout StepResult,
-                     _ attempt: (Int, inout StepResult) throws -> Bool, timedOut: (Int) -> String) throws {
+                     _ attempt: (Int, inout StepResult) async throws -> Bool, timedOut: (Int) -> String) async throws {
         var pause = 0.1
         var attempts = 0
         while true {
             attempts += 1
             r.attempts = attempts
-            if try attempt(attempts, &r) { return }
+            if try await attempt(attempts, &r) { return }
             if deadline.remaining < pause { throw MachineError.timeout(timedOut(attempts)) }
             do {
-                _ = try machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
+                _ = try await machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
             } catch MachineError.timeout {}
             pause = min(pause * 2, 1)
         }
@@ -190,7 +192,7 @@ public enum StepExecutor {
     }
 
     /// Turns a machine error into the step's outcome, quoting the console.
-    static func judge(_ e: MachineError, step: Step, machine: Machine, into r: inout StepResult) {
+    static func judge(_ e: MachineError, step: Step, machine: Machine, context: Context, into r: inout StepResult) async {
         switch e {
         case .scenario(let m):
             r.outcome = .failed
@@ -201,12 +203,15 @@ public enum StepExecutor {
         case .timeout(let m):
             r.outcome = .failed
             r.message = "\(m) (step timeout \(format(step.timeout ?? step.defaultTimeout)) s)"
+            if let (deadline, seconds) = context.scenarioDeadline, deadline.hasPassed {
+                r.message! += "; the scenario's timeout of \(format(seconds)) s has passed"
+            }
         case .interrupted(let m):
             r.outcome = .interrupted
             r.message = m
         }
         if case .trouble(let t)? = machine.io.firstIncident {
-            machine.io.settle(seconds: 0.5)
+            await machine.io.settle(seconds: 0.5)
             r.console = machine.io.linesAround(t, 20)
         } else {
             r.console = machine.io.consoleTail(10)

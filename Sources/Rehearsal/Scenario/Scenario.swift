@@ -18,6 +18,11 @@ public struct Scenario: Sendable {
     public var bootCheck = BootCheck()
 
     public static let defaultTimeout: Double = 300
+
+    /// A scenario with no steps, for a machine booted only to be looked at.
+    static func empty(machine: MachineSpec, name: String = "machine", timeout: Double = defaultTimeout) -> Scenario {
+        Scenario(name: name, file: "(none)", machine: machine, timeout: timeout, steps: [], allowConsole: [])
+    }
 }
 
 /// What to boot.
@@ -182,6 +187,13 @@ public struct Expectation: Sendable {
     public var stderrContains: String?
 
     public init() {}
+
+    /// stdout must be exactly `text`.
+    public static func stdout(equals text: String) -> Expectation { var e = Expectation(); e.stdoutEquals = text; return e }
+    /// stdout must contain `text`.
+    public static func stdout(contains text: String) -> Expectation { var e = Expectation(); e.stdoutContains = text; return e }
+    /// The exit status must be `status`.
+    public static func exit(_ status: Int32) -> Expectation { var e = Expectation(); e.exit = status; return e }
 
     /// Checks `result`; returns every unmet expectation, empty when all hold.
     public func mismatches(_ result: CommandResult) -> [String] {

@@ -3,7 +3,7 @@ import Foundation
 /// SIGINT and SIGTERM, turned into an error at the next wait.
 ///
 /// Waits check `Interruption.isRequested` and are woken through the
-/// conditions registered here, so a signal ends a step at once; the runner
+/// closures registered here, so a signal ends a step at once; the runner
 /// then destroys its machines as on any other failure. A second signal while
 /// cleanup is still under way runs the emergency hooks (destroy every live
 /// domain) and exits.
@@ -13,7 +13,7 @@ public final class Interruption: @unchecked Sendable {
 
     private let lock = NSLock()
     private var signalName: String?
-    private var conditions: [ObjectIdentifier: NSCondition] = [:]
+    private var wakers: [UUID: @Sendable () -> Void] = [:]
     private var emergencyHooks: [UUID: @Sendable () -> Void] = [:]
     private var sources: [DispatchSourceSignal] = []
 
@@ -39,18 +39,19 @@ public final class Interruption: @unchecked Sendable {
         lock.lock()
         let second = signalName != nil
         if !second { signalName = name }
-        let conds = Array(conditions.values)
+        let wake = Array(wakers.values)
         let hooks = Array(emergencyHooks.values)
         lock.unlock()
-        for c in conds { c.lock(); c.broadcast(); c.unlock() }
+        for w in wake { w() }
         if second {
             for h in hooks { h() }
             exit(130)
         }
     }
 
-    public func register(_ c: NSCondition) { lock.withLock { conditions[ObjectIdentifier(c)] = c } }
-    public func unregister(_ c: NSCondition) { _ = lock.withLock { conditions.removeValue(forKey: ObjectIdentifier(c)) } }
+    /// Calls `wake` on every signal (a waiter looks at `requested` again).
+    public func onSignal(_ id: UUID, _ wake: @escaping @Sendable () -> Void) { lock.withLock { wakers[id] = wake } }
+    public func removeOnSignal(_ id: UUID) { _ = lock.withLock { wakers.removeValue(forKey: id) } }
 
     /// A last-resort action run on a second signal (destroy a domain).
     public func addEmergencyHook(_ hook: @escaping @Sendable () -> Void) -> UUID {
@@ -59,4 +60,10 @@ public final class Interruption: @unchecked Sendable {
         return id
     }
     public func removeEmergencyHook(_ id: UUID) { _ = lock.withLock { emergencyHooks.removeValue(forKey: id) } }
+
+    /// Runs every emergency hook now (a process about to exit without
+    /// awaiting its machines' cleanup: cut their power).
+    public func runEmergencyHooks() {
+        for h in lock.withLock({ Array(emergencyHooks.values) }) { h() }
+    }
 }

@@ -1,0 +1,147 @@
+import Foundation
+
+/// One scenario as it runs: its run directory, its machines, each step's
+/// result, and the verdict.
+///
+/// The YAML runner, `compare`, `gate` and the Swift API all drive scenarios
+/// through it, so a machine is made (`boot`), a step's outcome is decided
+/// (`step`) and a scenario's verdict is given (`finish`) in one place each.
+/// After the first step that does not pass, later steps are skipped.
+public actor ScenarioRun {
+    public nonisolated let name: String
+    public nonisolated let runID: String
+    public nonisolated let directory: URL
+    let runner: Runner
+    let prepared: Runner.Prepared
+    var scenario: Scenario { prepared.scenario }
+    /// The scenario's own deadline: no step or boot runs past it.
+    public nonisolated let deadline: Deadline
+    private let clock = Stopwatch()
+    private var result: ScenarioResult
+    private var machines: [Machine] = []
+    private var stepsRun = 0
+    /// The first step that did not pass, or the boot that failed.
+    private var failure: (outcome: Outcome, message: String)?
+    private var finished: ScenarioResult?
+
+    /// Makes the run directory; a scenario that cannot have one ends at once.
+    init(prepared: Runner.Prepared, runner: Runner) throws {
+        let scenario = prepared.scenario
+        self.name = scenario.name
+        self.prepared = prepared
+        self.runner = runner
+        self.deadline = .after(seconds: scenario.timeout)
+        let runID = Runner.newRunID()
+        self.runID = runID
+        let base = runner.options.runsDirectory ?? runner.options.state.runs
+        self.result = ScenarioResult(name: scenario.name, file: scenario.file, outcome: .passed, steps: [], seconds: 0,
+                                     image: scenario.machine.image, startedAt: Date())
+        do {
+            directory = try runner.options.state.create(base.appendingPathComponent("\(runID)-\(Runner.slug(scenario.name))"))
+        } catch {
+            throw MachineError.infrastructure("cannot create the run directory: \(error)")
+        }
+        result.runDirectory = directory.path
+        runner.observer?.scenarioStarted(scenario, run: runID)
+    }
+
+    /// Whether a step failed (or a boot): later steps are then skipped.
+    public var hasFailed: Bool { failure != nil }
+
+    /// Builds the image, starts the machine `p` declares and waits until its
+    /// shell answers and the boot check passes. A failed boot is the
+    /// scenario's failure (recorded here) and is thrown as `MachineError`.
+    func boot(_ p: Runner.Prepared, generation: Generation? = nil, bootCheck: Bool = true, machineName: String? = nil) async throws -> Machine {
+        // The first machine lives in the run directory itself; others (named)
+        // in a folder each, so that every machine keeps its own transcripts.
+        var dir = directory, domain = "rehearse-\(runID)"
+        if let machineName, !machines.isEmpty || machineName != "machine" {
+            dir = directory.appendingPathComponent(Runner.slug(machineName))
+            domain += "-\(Runner.slug(machineName))"
+        }
+        do {
+            if dir != directory {
+                do { dir = try runner.options.state.create(dir) } catch {
+                    throw Runner.BootFailure(error: .infrastructure("cannot create \(dir.path): \(error)"), console: nil)
+                }
+            }
+            let (g, h, payload) = try await runner.materials(p, generation: generation)
+            result.image = g.name
+            result.imageDigest = g.digest
+            result.kernelRelease = g.kernelRelease
+            result.uri = h.uri
+            result.accelerator = h.accelerator.rawValue
+            let m = try await runner.start(p, generation: g, hypervisor: h, payload: payload, runID: runID, domainName: domain,
+                                           directory: dir, deadline: deadline, bootCheck: bootCheck)
+            machines.append(m)
+            result.bootSeconds = await m.readySeconds
+            return m
+        } catch let e as Runner.BootFailure {
+            result.console = e.console
+            fail(Self.outcome(e.error), "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
+            throw e.error
+        }
+    }
+
+    /// Runs one step on `machine` (or records it as skipped after a failure),
+    /// collects diagnostics when it fails, and reports it.
+    @discardableResult
+    func step(_ step: Step, on machine: Machine, index: Int? = nil, of count: Int? = nil) async -> StepResult {
+        let i = index ?? stepsRun
+        stepsRun += 1
+        guard failure == nil else {
+            let r = Runner.skipped(step)
+            result.steps.append(r)
+            return r
+        }
+        runner.observer?.stepStarted(step, index: i, of: count, run: runID)
+        let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
+        var context = runner.context(for: prepared)
+        context.scenarioDeadline = (deadline, scenario.timeout)
+        let r = await StepExecutor.execute(step, on: machine, deadline: stepDeadline, context: context)
+        result.steps.append(r)
+        runner.observer?.stepFinished(r, index: i, of: count, run: runID)
+        if r.outcome == .failed || r.outcome == .expectedFailure {
+            await Diagnostics.collect(from: machine, into: directory, prefix: r.outcome == .expectedFailure ? "step\(i + 1)-" : "")
+        }
+        if r.outcome != .passed && r.outcome != .expectedFailure {
+            fail(r.outcome, "step \(i + 1) `\(r.name)` (\(scenario.file):\(r.line)): \(r.message ?? "failed")")
+        }
+        return r
+    }
+
+    /// Records steps that were never reached.
+    func skip(_ steps: [Step]) {
+        result.steps += steps.map(Runner.skipped)
+    }
+
+    /// Records a failure that is not a step's (a boot, an error the scenario's own code threw).
+    func fail(_ outcome: Outcome, _ message: String) {
+        if failure == nil { failure = (outcome, message) }
+    }
+
+    /// Destroys every machine and gives the verdict. Idempotent.
+    func finish() async -> ScenarioResult {
+        if let finished { return finished }
+        for m in machines {
+            result.boots += await m.boots
+            await m.destroy()
+        }
+        result.outcome = failure?.outcome ?? .passed
+        result.message = failure?.message
+        result.seconds = clock.seconds
+        try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))
+        runner.observer?.scenarioFinished(result, run: runID)
+        finished = result
+        return result
+    }
+
+    /// The outcome a machine error stands for: the one mapping from errors to outcomes.
+    static func outcome(_ e: MachineError) -> Outcome {
+        switch e {
+        case .scenario, .timeout: return .failed
+        case .infrastructure: return .infrastructure
+        case .interrupted: return .interrupted
+        }
+    }
+}

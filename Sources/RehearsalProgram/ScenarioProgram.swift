@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Rehearsal
+
+/// A scenario written in Swift, as a program of its own. Conform a `@main`
+/// type to it and write `run`; `main()` gives the program the command line
+/// and the output of `rehearse run`: live progress, a run directory,
+/// `--junit` and `--json` reports, and the same exit status (0 passed,
+/// 1 failed, 3 infrastructure failure, 130 interrupted).
+///
+///     @main struct Smoke: ScenarioProgram {
+///         static func run(_ scenario: ScenarioContext) async throws {
+///             let m = try await scenario.machine(MachineDeclaration(.generation("tiny")))
+///             try await m.succeed("uname -r")
+///         }
+///     }
+public protocol ScenarioProgram {
+    /// The scenario's name in reports (default: the type's name).
+    static var name: String { get }
+    /// Seconds for the whole scenario, boots included.
+    static var timeout: Double { get }
+    /// The check after every boot of a systemd guest.
+    static var bootCheck: BootCheck { get }
+    /// Declares the machines and drives them.
+    static func run(_ scenario: ScenarioContext) async throws
+}
+
+extension ScenarioProgram {
+    public static var name: String { String(describing: Self.self) }
+    public static var timeout: Double { Scenario.defaultTimeout }
+    public static var bootCheck: BootCheck { BootCheck() }
+
+    public static func main() async {
+        let options = ScenarioProgramOptions.parseOrExit()
+        Interruption.shared.install()
+        let reporter = TerminalReporter(terminal: Terminal())
+        let runner = Runner(options: .init(uri: options.connection.connect, accelerator: options.connection.accel,
+                                           runsDirectory: options.runDir.map { URL(fileURLWithPath: $0) }),
+                            observer: reporter)
+        let result = await runner.run(name, timeout: timeout, bootCheck: bootCheck) { try await run($0) }
+        reporter.summary([result])
+        exit(ScenarioProgramOptions.finish([result], junit: options.junit, json: options.json))
+    }
+}
+
+/// The command line of a scenario program (and the report options `rehearse run` shares).
+public struct ScenarioProgramOptions: ParsableCommand {
+    public static let configuration = CommandConfiguration(abstract: "Run this scenario (written in Swift) and report pass or fail.")
+    public init() {}
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Write JUnit XML here (one <testcase> per step).") var junit: String?
+    @Option(help: "Write the full results as JSON here.") var json: String?
+    @Option(help: "Put run directories here (default: <state>/runs).") var runDir: String?
+
+    /// Writes the reports and returns the exit status for `results`.
+    public static func finish(_ results: [ScenarioResult], junit: String?, json: String?) -> Int32 {
+        do {
+            if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
+            if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
+        } catch {
+            FileHandle.standardError.write(Data("rehearse: cannot write the report: \(error)\n".utf8))
+            return 3
+        }
+        return ScenarioResult.exitStatus(of: results)
+    }
+}
+
+/// Options every command that starts machines takes.
+public struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.customShort("c"), .long], help: "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's embedded QEMU driver, which needs no daemon).")
+    public var connect: String?
+
+    @Option(help: ArgumentHelp("CPU acceleration: tcg or kvm (default: KVM only where it really boots a guest).", valueName: "tcg|kvm"))
+    public var accel: Accelerator?
+
+    public init() {}
+}
+
+extension Accelerator: ExpressibleByArgument {}
