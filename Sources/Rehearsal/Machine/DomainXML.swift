@@ -11,8 +11,8 @@ import Foundation
 /// A power-off or crash destroys the domain, so the harness sees it as an
 /// event; a reboot restarts it in place and libvirt reports it, so the
 /// harness can tell a `reboot` step's reboot from one the guest did by itself.
-/// The domain is tagged in `<metadata>` so that `rehearse clean` can find
-/// ours and leave everything else alone.
+/// The domain is tagged in `<metadata>` with its run and its `Owner`, so
+/// that `rehearse clean` can find ours and leave everything else alone.
 public struct DomainXML: Sendable {
     /// Our metadata namespace; a domain without it is not ours.
     public static let namespace = "https://rehearsal.dev/xmlns/machine/1"
@@ -43,13 +43,15 @@ public struct DomainXML: Sendable {
     /// Identifies the run in the metadata (`rehearse clean` prints it).
     public var runID: String
     public var scenario: String
+    /// The process that owns it, so that a sweep elsewhere leaves it alone while that process lives.
+    public var owner: Owner = .current
 
     public func render() -> String {
         """
         <domain type='\(accelerator.domainType)'>
           <name>\(esc(name))</name>
           <metadata>
-            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' pid='\(getpid())' scenario='\(esc(scenario))'/>
+            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' \(owner.attributes) scenario='\(esc(scenario))'/>
           </metadata>
           <memory unit='MiB'>\(memoryMiB)</memory>
           <vcpu>\(cpus)</vcpu>
