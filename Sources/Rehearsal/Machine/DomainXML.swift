@@ -79,7 +79,12 @@ public struct DomainXML: Sendable {
     }
 
     private var bootElements: String {
-        guard let kernel else { return "    <boot dev='hd'/>\n" }
+        // Firmware boot: `useserial` (QEMU's `-machine graphics=off`) has
+        // SeaBIOS write to ttyS0, where there is no screen to see it on, so
+        // "No bootable device." reaches the console log and fails the run
+        // at once; `rebootTimeout='-1'` keeps it from retrying, which would
+        // look like a reboot the guest did by itself.
+        guard let kernel else { return "    <boot dev='hd'/>\n    <bios useserial='yes' rebootTimeout='-1'/>\n" }
         return "    <kernel>\(esc(kernel))</kernel>\n"
             + (initrd.map { "    <initrd>\(esc($0))</initrd>\n" } ?? "")
             + (cmdline.map { "    <cmdline>\(esc($0))</cmdline>\n" } ?? "")
