@@ -19,6 +19,8 @@ public struct ConsoleTrouble: Sendable, Equatable, Codable {
         ("out of memory", #"invoked oom-killer|Out of memory: Killed process"#),
         ("emergency shell", #"You are in emergency mode|Entering emergency mode|Give root password for maintenance|dracut: Refusing to continue"#),
         ("I/O error", #"rejecting I/O to offline device|EXT4-fs error"#),
+        // SeaBIOS, on ttyS0 for a firmware boot, once every boot device failed.
+        ("no bootable device", #"\bNo bootable device\b"#),
     ].map { ($0.0, try! ConsolePattern($0.1)) }
 
     /// The first check `line` trips, unless one of `allowed` matches it.

@@ -47,10 +47,11 @@ public struct Generation: Sendable, Codable, Equatable {
 
     /// Any disk image with its own bootloader, booted by firmware: a
     /// generation of its own, identified by the SHA-256 of its bytes.
-    public static func diskImage(_ path: String, format: String? = nil) throws -> Generation {
-        let format = try format ?? detectFormat(path)
-        guard format == "qcow2" || format == "raw" else {
-            throw MachineError.scenario("\(path): a disk image must be qcow2 or raw, not \(format)")
+    /// The image must be of its declared format and have a boot sector (`DiskImageCheck`).
+    public static func diskImage(_ path: String, format declared: String? = nil) throws -> Generation {
+        let format: String
+        do { format = try DiskImageCheck.check(path, declared: declared) } catch let e as DiskImageCheck.Problem {
+            throw MachineError.scenario(e.description)
         }
         let sum = try SHA256.file(path)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
@@ -67,16 +68,6 @@ public struct Generation: Sendable, Codable, Equatable {
         case let .diskImage(path, format): return try diskImage(path, format: format)
         case let .nixosSystem(path): return try NixOSSystem(path: path).generation()
         }
-    }
-
-    /// `qemu-img info`'s idea of the format (never trusting a raw guess for a qcow2).
-    static func detectFormat(_ path: String) throws -> String {
-        let out: String
-        do { out = try HostCommand.run(["qemu-img", "info", "--output=json", path]) } catch {
-            throw MachineError.scenario("\(path) is not a disk image qemu-img can read: \(error)")
-        }
-        guard let r = out.range(of: #""format": "([a-z0-9]+)""#, options: .regularExpression) else { return "raw" }
-        return String(out[r].split(separator: "\"")[2])
     }
 }
 

@@ -11,8 +11,8 @@ import Foundation
 /// A power-off or crash destroys the domain, so the harness sees it as an
 /// event; a reboot restarts it in place and libvirt reports it, so the
 /// harness can tell a `reboot` step's reboot from one the guest did by itself.
-/// The domain is tagged in `<metadata>` so that `rehearse clean` can find
-/// ours and leave everything else alone.
+/// The domain is tagged in `<metadata>` with its run and its `Owner`, so
+/// that `rehearse clean` can find ours and leave everything else alone.
 public struct DomainXML: Sendable {
     /// Our metadata namespace; a domain without it is not ours.
     public static let namespace = "https://rehearsal.dev/xmlns/machine/1"
@@ -43,13 +43,15 @@ public struct DomainXML: Sendable {
     /// Identifies the run in the metadata (`rehearse clean` prints it).
     public var runID: String
     public var scenario: String
+    /// The process that owns it, so that a sweep elsewhere leaves it alone while that process lives.
+    public var owner: Owner = .current
 
     public func render() -> String {
         """
         <domain type='\(accelerator.domainType)'>
           <name>\(esc(name))</name>
           <metadata>
-            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' pid='\(getpid())' scenario='\(esc(scenario))'/>
+            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' \(owner.attributes) scenario='\(esc(scenario))'/>
           </metadata>
           <memory unit='MiB'>\(memoryMiB)</memory>
           <vcpu>\(cpus)</vcpu>
@@ -77,7 +79,12 @@ public struct DomainXML: Sendable {
     }
 
     private var bootElements: String {
-        guard let kernel else { return "    <boot dev='hd'/>\n" }
+        // Firmware boot: `useserial` (QEMU's `-machine graphics=off`) has
+        // SeaBIOS write to ttyS0, where there is no screen to see it on, so
+        // "No bootable device." reaches the console log and fails the run
+        // at once; `rebootTimeout='-1'` keeps it from retrying, which would
+        // look like a reboot the guest did by itself.
+        guard let kernel else { return "    <boot dev='hd'/>\n    <bios useserial='yes' rebootTimeout='-1'/>\n" }
         return "    <kernel>\(esc(kernel))</kernel>\n"
             + (initrd.map { "    <initrd>\(esc($0))</initrd>\n" } ?? "")
             + (cmdline.map { "    <cmdline>\(esc($0))</cmdline>\n" } ?? "")

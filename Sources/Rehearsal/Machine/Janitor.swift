@@ -18,7 +18,7 @@ public enum Janitor {
         var removed: [Removed] = []
         for d in try connection.allDomains() {
             guard let meta = try? d.metadataElement(namespace: DomainXML.namespace) else { continue }
-            if ownedByDeadOnly, let pid = attribute("pid", in: meta).flatMap(Int32.init), kill(pid, 0) == 0 { continue }
+            if ownedByDeadOnly, !ownerIsDead(meta) { continue }
             let run = attribute("run", in: meta) ?? "?"
             try d.destroy()
             removed.append(Removed(what: "domain", detail: "\(d.name) (run \(run))"))
@@ -75,11 +75,23 @@ public enum Janitor {
         return removed
     }
 
+    /// Whether our metadata element names an owner known to be dead. An owner
+    /// we can't judge (another host, missing attributes) counts as alive:
+    /// better a leftover domain than a live run's machine destroyed.
+    static func ownerIsDead(_ metadata: String, liveness: (Owner) -> Owner.Liveness = { $0.liveness() }) -> Bool {
+        guard let owner = Owner(attribute: { attribute($0, in: metadata) }) else { return false }
+        return liveness(owner) == .dead
+    }
+
+    /// An attribute of the metadata element, quoted either way (libvirt
+    /// writes it back with double quotes). The leading space keeps `pid`
+    /// from matching the end of another attribute's name.
     static func attribute(_ name: String, in xml: String) -> String? {
-        guard let r = xml.range(of: "\(name)=\""), let end = xml[r.upperBound...].firstIndex(of: "\"") else {
-            guard let r = xml.range(of: "\(name)='"), let end = xml[r.upperBound...].firstIndex(of: "'") else { return nil }
+        for quote in ["\"", "'"] {
+            guard let r = xml.range(of: " \(name)=\(quote)"),
+                  let end = xml[r.upperBound...].firstIndex(of: Character(quote)) else { continue }
             return String(xml[r.upperBound..<end])
         }
-        return String(xml[r.upperBound..<end])
+        return nil
     }
 }

@@ -7,10 +7,14 @@ public enum Candidate: Sendable {
     case generation(Runner.GenerationReference)
     case files(SystemFiles)
 
-    /// Reads `text`: a path to a disk image or a NixOS system, else a
-    /// generation or recipe name looked for in `searchPaths`.
+    /// Reads `text`: a path to a disk image (checked: `DiskImageCheck`) or a
+    /// NixOS system, else a generation or recipe name looked for in `searchPaths`.
     public static func named(_ text: String, searchPaths: [URL]) throws -> Candidate {
-        if let files = SystemFiles.detect(text) { return .files(files) }
+        if let files = SystemFiles.detect(text) {
+            // A bad disk image is refused here, before `compare` boots anything.
+            if case let .diskImage(path, format) = files { try DiskImageCheck.check(path, declared: format) }
+            return .files(files)
+        }
         let (recipe, name) = try ImageRecipe.resolve(text, searchPaths: searchPaths)
         return .generation(Runner.GenerationReference(recipe: recipe, name: name))
     }

@@ -55,7 +55,7 @@ public final class Runner: @unchecked Sendable {
 
     deinit { hypervisor?.close() }
 
-    /// Parses every file and finds every image before anything boots.
+    /// Parses every file, finds every image and checks every disk image before anything boots.
     /// Throws the first `ScenarioError` (one line, naming file and line).
     /// With `generation`, that generation (a gate's candidate) takes the
     /// place of the one each scenario's `machine:` names.
@@ -82,6 +82,13 @@ public final class Runner: @unchecked Sendable {
             if case .nixosSystem(let top)? = s.machine.system, !NixOSSystem.looksLikeToplevel(top) {
                 throw ScenarioError(file: f, line: s.machine.imageLine,
                                     "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
+            }
+            if case let .diskImage(disk, format)? = s.machine.system {
+                // Wrong format or no boot sector: refused now, not after a boot that finds nothing.
+                do { try DiskImageCheck.check(disk, declared: format) } catch let e as DiskImageCheck.Problem {
+                    if let generation { throw ScenarioError(file: generation, line: nil, e.reason) }
+                    throw ScenarioError(file: f, line: s.machine.imageLine, e.description)
+                }
             }
             let paths = ImageRecipe.searchPaths(scenarioFile: f)
             func find(_ reference: String, line: Int) throws -> GenerationReference {
