@@ -10,7 +10,8 @@ struct GateCommand: AsyncParsableCommand {
         abstract: "Rehearse scenarios on a candidate; run COMMAND on the host only if all of them pass.",
         discussion: """
         The candidate takes the place of the generation each scenario's `machine:` names. COMMAND \
-        is run as an argument vector (never through a shell) with your terminal. Every decision \
+        is run as an argument vector (never through a shell) in your terminal's foreground, as if \
+        typed at the shell: it can prompt, and ^C reaches it. Every decision \
         is appended to <state>/gate-history.jsonl. Exit status: COMMAND's own when it ran; 0 with \
         --dry-run when it would have run; 1 when the gate refused; 2 bad usage; 3 no verdict \
         (infrastructure failure); 130 interrupted.

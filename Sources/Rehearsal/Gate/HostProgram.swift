@@ -1,21 +1,35 @@
 import Foundation
 
 /// Runs the host command a gate guards: an argument vector, never a shell
-/// string, with the caller's standard input, output and error.
+/// string, exactly as if typed at the shell that started rehearse.
+///
+/// It runs in rehearse's own process group (the terminal's foreground group),
+/// so it can prompt, read a password and get ^C; with every signal at its
+/// default and an empty mask (the harness ignores SIGPIPE, SIGINT, SIGTERM and
+/// SIGHUP, which would otherwise be inherited); and with only descriptors 0-2.
 public enum HostProgram {
     /// Runs `argv` (argv[0] looked up in PATH unless it has a slash) and
     /// returns its exit status, or 128 + the signal that killed it.
     public static func run(_ argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Int32 {
+        try run(argv, environment: environment, stdio: [0, 1, 2])
+    }
+
+    /// `stdio`: the descriptors that become the command's 0, 1 and 2 (tests give a pipe).
+    static func run(_ argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                    stdio: [Int32]) throws -> Int32 {
         guard let name = argv.first, !name.isEmpty else { throw MachineError.scenario("no command to run") }
         guard let path = resolve(name, path: environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin") else {
             throw MachineError.scenario("command not found: \(name)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = Array(argv.dropFirst())
-        try p.run()
-        p.waitUntilExit()
-        return p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus
+        // ^C now belongs to the command; the harness only waits, so that it
+        // never exits under a running upgrade or without recording the decision.
+        let child = try Interruption.shared.whileForegroundChildRuns { started in
+            let child = try Spawn(path: path, argv: argv, environment: environment, stdio: stdio)
+            started(child.pid)
+            try child.awaitExit()
+            return child
+        }
+        return try child.wait().shellStatus
     }
 
     static func resolve(_ name: String, path: String) -> String? {

@@ -1,10 +1,10 @@
 import Foundation
+import Synchronization
 
 /// Runs scenarios: builds their image, boots a machine, runs the steps with
-/// deadlines, judges them, and always destroys the machine.
-public final class Runner: @unchecked Sendable {
-    // @unchecked: the only mutable state, the lazily opened hypervisor, is
-    // guarded by `lock`; scenarios may run on several threads at once.
+/// deadlines, judges them, and always destroys the machine. Scenarios may
+/// run at once (`run(_:jobs:)`); they share one connection.
+public final class Runner: Sendable {
     public struct Options: Sendable {
         public var uri: String?
         public var accelerator: Accelerator?
@@ -45,15 +45,15 @@ public final class Runner: @unchecked Sendable {
 
     public let options: Options
     let observer: RunObserver?
-    private var hypervisor: Hypervisor?
-    private let lock = NSLock()
+    /// The connection's opening, shared by every scenario that asks for it.
+    private let opening = Mutex<Task<Hypervisor, Error>?>(nil)
 
     public init(options: Options, observer: RunObserver? = nil) {
         self.options = options
         self.observer = observer
     }
 
-    deinit { hypervisor?.close() }
+
 
     /// Parses every file, finds every image and checks every disk image before anything boots.
     /// Throws the first `ScenarioError` (one line, naming file and line).
@@ -118,20 +118,24 @@ public final class Runner: @unchecked Sendable {
     /// The connection machines start on (opened on first use).
     /// Opened once per runner: libvirt lets a process open only one embedded root.
     public func openHypervisor() async throws -> Hypervisor {
-        if let h = lock.withLock({ hypervisor }) { return h }
-        let options = self.options
-        let h = try await offload { () throws -> Hypervisor in
-            let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
-            // Holding an embedded root's lock means no live process owns anything
-            // in it: whatever still runs there was left by a killed run.
-            _ = try? Janitor.sweep(h.connection, ownedByDeadOnly: h.embeddedRoot == nil)
-            return h
+        // One opening for all the scenarios that ask at once: a second
+        // embedded root in the same process would be refused.
+        let task = opening.withLock { opening -> Task<Hypervisor, Error> in
+            if let opening { return opening }
+            let options = self.options
+            let t = Task {
+                try await offload { () throws -> Hypervisor in
+                    let h = try Hypervisor(uri: options.uri, accelerator: options.accelerator, state: options.state)
+                    // Holding an embedded root's lock means no live process owns anything
+                    // in it: whatever still runs there was left by a killed run.
+                    _ = try? Janitor.sweep(h.connection, ownedByDeadOnly: h.embeddedRoot == nil)
+                    return h
+                }
+            }
+            opening = t
+            return t
         }
-        return lock.withLock {
-            if let existing = hypervisor { h.close(); return existing }
-            hypervisor = h
-            return h
-        }
+        return try await task.value
     }
 
     /// Builds (or finds) a recipe's output. Builds run on a thread of their own.
