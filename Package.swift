@@ -45,6 +45,7 @@ let package = Package(
         ),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "RehearsalTests", dependencies: ["Rehearsal"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Rehearsal", "Libvirt"]),
+        // Depends on the executables so that the tests always run the ones just built.
+        .testTarget(name: "IntegrationTests", dependencies: ["Rehearsal", "Libvirt", "rehearse", "upgrade-app-swift"]),
     ]
 )

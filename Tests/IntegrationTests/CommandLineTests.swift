@@ -5,7 +5,14 @@ import Testing
 /// The `rehearse` executable as a user runs it: exit statuses, reports,
 /// signals, concurrent runs and `rehearse clean`.
 @Suite(.serialized) struct CommandLineTests {
-    static var binary: URL { TestGuest.repo.appendingPathComponent(".build/debug/rehearse") }
+    /// The `rehearse` built with these tests (the test target depends on it),
+    /// beside the test bundle in whatever build folder this is.
+    static var binary: URL { executable("rehearse") }
+
+    static func executable(_ name: String) -> URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent(name)
+    }
 
     struct Run {
         let process: Process
@@ -20,10 +27,13 @@ import Testing
         }
     }
 
-    static func start(_ args: [String]) throws -> Run {
-        try #require(FileManager.default.fileExists(atPath: binary.path), "build the executable first: swift build")
+    static func start(_ args: [String]) throws -> Run { try start(binary, args) }
+
+    static func start(_ executable: URL, _ args: [String]) throws -> Run {
+        _ = TestGuest.state
+        try #require(FileManager.default.fileExists(atPath: executable.path), "no \(executable.path): the test build makes it")
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable
         p.arguments = args
         p.currentDirectoryURL = TestGuest.repo
         let tmp = TestGuest.runs.appendingPathComponent("cli-\(UUID().uuidString.prefix(8))")

@@ -19,7 +19,7 @@ import Testing
     }
 
     static func history(_ marker: URL) -> [GateRecord] {
-        GateHistory(state: .fromEnvironment()).records().filter { $0.command.contains(marker.path) }
+        GateHistory(state: TestGuest.state).records().filter { $0.command.contains(marker.path) }
     }
 
     @Test func aPassingGateRunsTheCommandWithItsArgumentsUnchanged() async throws {

@@ -8,7 +8,19 @@ import Testing
 enum TestGuest {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let runs = FileManager.default.temporaryDirectory.appendingPathComponent("rehearse-test-runs-\(getpid())")
-    static let runner = Runner(options: .init(runsDirectory: runs))
+
+    /// The tests' own state directory: runs, embedded roots and the gate
+    /// history are private to this test process; only built images (a
+    /// cache) are shared with the user's state directory. The environment
+    /// says so too, for the `rehearse` processes the tests start.
+    static let state: StateDirectory = {
+        let user = StateDirectory.fromEnvironment()
+        let mine = StateDirectory(root: runs.appendingPathComponent("state"), images: user.images)
+        setenv("REHEARSE_STATE_DIR", mine.root.path, 1)
+        setenv("REHEARSE_IMAGE_CACHE", mine.images.path, 1)
+        return mine
+    }()
+    static let runner = Runner(options: .init(state: state, runsDirectory: runs))
 
     /// Writes a scenario into a temporary file and prepares it.
     static func scenario(_ yaml: String, name: String = "t") throws -> Runner.Prepared {
@@ -77,6 +89,12 @@ enum TestGuest {
         guard let xml = try? String(contentsOf: dir.appendingPathComponent("domain.xml"), encoding: .utf8),
               let a = xml.range(of: "<name>"), let b = xml.range(of: "</name>") else { return nil }
         return String(xml[a.upperBound..<b.lowerBound])
+    }
+
+    /// Whether the run's channel log shows a command the guest began (its begin frame).
+    static func channelShowsACommand(inRunDirectory dir: URL) -> Bool {
+        let data = FileManager.default.contents(atPath: dir.appendingPathComponent("channel.log").path) ?? Data()
+        return data.split(separator: 1).contains { $0.first.map { (48...57).contains($0) } == true && $0.contains(UInt8(ascii: "B")) }
     }
 
     /// PIDs of running QEMU processes.
