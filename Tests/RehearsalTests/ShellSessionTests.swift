@@ -64,6 +64,14 @@ import Testing
         #expect(try await rig.session.run("w", deadline: .after(seconds: Self.soon)).stdoutText == "ran w\n")
     }
 
+    @Test func theContinuationPromptWithoutEchoGetsAControlC() async throws {
+        // No echo: the prompts arrive back to back, `> > `, with no newline between.
+        let rig = Rig(.init(prompt: "# ", unclosedQuote: true)) { .ok("ran \($0)\n") }
+        try await rig.session.connect(deadline: .after(seconds: Self.soon))
+        #expect(rig.guest.record.interrupts >= 1)
+        #expect(try await rig.session.run("w", deadline: .after(seconds: Self.soon)).stdoutText == "ran w\n")
+    }
+
     @Test func aCommandBeforeConnectFails() async {
         let rig = Rig()
         guard case .scenario? = await Rig.failure({ _ = try await rig.session.run("true", deadline: .after(seconds: Self.soon)) }) else {
