@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import Rehearsal
 
-/// The prompts a console login answers, read from what a getty and login print.
+/// The prompts a console login answers, read from what a getty and login
+/// print, and a login through a fake getty (`FakeGuest`).
 @Suite struct ConsoleLoginTests {
     @Test func promptsAreReadFromTheLastLine() {
         #expect(ConsoleLogin.prompt(in: "\r\nDebian GNU/Linux 12 web-1 ttyS1\r\n\r\nweb-1 login: ") == .login)
@@ -24,5 +25,26 @@ import Testing
                      "machine: {generation: tiny, console: {login: root, port: ttyS0}}\nsteps: []\n"] {
             #expect(throws: ScenarioError.self, "\(yaml)") { try ScenarioParser.parse(text: yaml, file: "t.yaml") }
         }
+    }
+
+    @Test func logsInThroughAGettyThenConnects() async throws {
+        let rig = FakeGuestRig(.init(echo: true, login: .init(user: "root", password: "s3cret"))) { .ok("ran \($0)\n") }
+        rig.guest.emit("\nDebian GNU/Linux 12 web-1 ttyS1\n\nweb-1 login: ")
+        try await rig.session.logIn(ConsoleLogin(user: "root", password: "s3cret"), deadline: .after(seconds: 10))
+        try await rig.session.connect(deadline: .after(seconds: 10))
+        #expect(try await rig.session.run("id -u", deadline: .after(seconds: 10)).stdoutText == "ran id -u\n")
+        #expect(rig.guest.record.strays.isEmpty, "\(rig.guest.record.strays)")
+    }
+
+    @Test func loginIncorrectFailsAtOnce() async {
+        let rig = FakeGuestRig(.init(echo: true, login: .init(user: "root", password: "s3cret")))
+        rig.guest.emit("web-1 login: ")
+        let clock = Stopwatch()
+        let e = await FakeGuestRig.failure {
+            try await rig.session.logIn(ConsoleLogin(user: "root", password: "wrong"), deadline: .after(seconds: 60))
+        }
+        guard case .scenario(let message)? = e else { Issue.record("not a scenario error: \(String(describing: e))"); return }
+        #expect(message.contains("Login incorrect") && message.contains("root"), "\(message)")
+        #expect(clock.seconds < 10, "failed on the refusal, not at the deadline")
     }
 }

@@ -128,6 +128,7 @@ import Testing
         #expect(!ShellProtocol.endsAtContinuationPrompt(Array("root@rehearse-debian:~# ".utf8)))
         #expect(!ShellProtocol.endsAtContinuationPrompt(Array("\u{1}42R\r\n".utf8)))
         #expect(!ShellProtocol.endsAtContinuationPrompt(Array("a > ".utf8)), "a `>` inside a line is not a prompt")
+        #expect(ShellProtocol.endsAtContinuationPrompt(Array("> > ".utf8)), "prompts with echo off")
     }
 
     @Test func theProbeHasNoQuotesToLeaveOpen() {

@@ -53,13 +53,15 @@ public enum ShellProtocol {
     }
 
     /// Whether `bytes` end at a shell's continuation prompt (`> ` at the
-    /// start of a line, terminal escape sequences aside): the shell is
-    /// waiting for the rest of an unfinished line.
+    /// start of a line, or right after another one, terminal escape
+    /// sequences aside): the shell is waiting for the rest of an unfinished line.
     public static func endsAtContinuationPrompt(_ bytes: [UInt8]) -> Bool {
         var text = String(decoding: bytes.suffix(64), as: UTF8.self)
         // Bracketed-paste and other CSI sequences around the prompt.
         text = text.replacingOccurrences(of: #"\x1B\[[0-9;?]*[A-Za-z]"#, with: "", options: .regularExpression)
-        return text.hasSuffix("\n> ") || text.hasSuffix("\r> ")
+        // With echo off nothing separates the prompts (one per line we sent),
+        // so `> > ` counts too; a needless ^C only discards a partial line.
+        return text.hasSuffix("\n> ") || text.hasSuffix("\r> ") || text.hasSuffix("> > ")
     }
 
     /// The text that runs `command` as frame `a + b`.
