@@ -14,6 +14,8 @@ public final class Hypervisor: Sendable {
     public let uri: String
     public let accelerator: Accelerator
     public let acceleratorReason: String
+    /// Boots on this connection, at most one per core at a time.
+    public let bootSlots = BootSlots()
     /// Held for as long as we use an embedded root.
     private let rootLock: FileLock?
 

@@ -137,6 +137,8 @@ public actor Machine {
     private func powerOnAgain(cause: String, deadline: Deadline) async throws {
         io.restart()
         nextBootCause = cause
+        try await hypervisor.bootSlots.acquire()
+        defer { hypervisor.bootSlots.release() }
         try await powerOn()
         try await connected(deadline: deadline)
     }
@@ -199,6 +201,8 @@ public actor Machine {
             try await powerOnAgain(cause: "reboot", deadline: deadline)
         } else {
             nextBootCause = "reboot"
+            try await hypervisor.bootSlots.acquire()
+            defer { hypervisor.bootSlots.release() }
             try await connected(deadline: deadline)
         }
         let after = try await bootID(deadline: deadline)

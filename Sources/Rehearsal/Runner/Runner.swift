@@ -272,6 +272,9 @@ public final class Runner: Sendable {
                runID: String, domainName: String? = nil, directory: URL, deadline: Deadline, bootCheck: Bool = true) async throws -> Machine {
         let s = p.scenario
         let machine: Machine
+        // The boot and its check hold one of the connection's boot slots.
+        do { try await h.bootSlots.acquire() } catch let e as MachineError { throw BootFailure(error: e, console: nil) }
+        defer { h.bootSlots.release() }
         do {
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
             if Task.isCancelled { throw MachineError.interrupted("cancelled") }
