@@ -126,6 +126,43 @@ import Testing
         #expect(b.wait() == 0, "\(b.out)\n\(b.err)")
     }
 
+    @Test func scenariosInParallelGiveTheSameResultsAsOneAfterTheOther() async throws {
+        let pass = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: \"true\"\n  - run: echo hi\n    expect: {stdout_equals: \"hi\\n\"}\n", name: "jobs-pass")
+        let fail = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: \"false\"\n  - succeed: \"true\"\n", name: "jobs-fail")
+        let pass2 = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: uname -r\n", name: "jobs-pass2")
+        let files = [pass, fail, pass2].map(\.scenario.file)
+        func run(_ jobs: Int) throws -> (status: Int32?, outcomes: [[String]], out: String) {
+            let json = TestGuest.runs.appendingPathComponent("jobs\(jobs)-\(UUID().uuidString.prefix(6)).json")
+            let r = try Self.start(["run", "--jobs", "\(jobs)", "--json", json.path, "--run-dir", TestGuest.runs.path] + files)
+            let status = r.wait()
+            let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+            let scenarios = obj?["scenarios"] as? [[String: Any]] ?? []
+            let outcomes = scenarios.map { s in
+                [s["name"] as? String ?? "?", s["outcome"] as? String ?? "?"]
+                    + ((s["steps"] as? [[String: Any]]) ?? []).map { "\($0["name"] ?? "?")=\($0["outcome"] ?? "?")" }
+            }
+            return (status, outcomes, r.out)
+        }
+        let one = try run(1), three = try run(3)
+        #expect(one.status == 1 && three.status == 1)
+        #expect(one.outcomes == three.outcomes, "\(one.outcomes) vs \(three.outcomes)")
+        #expect(three.outcomes.map { $0[1] } == ["passed", "failed", "passed"], "results in the order given: \(three.outcomes)")
+        // In parallel each scenario's lines are printed whole: nothing of another between its header and its verdict.
+        for name in ["jobs-pass", "jobs-fail", "jobs-pass2"] {
+            let lines = three.out.split(separator: "\n").map(String.init)
+            let start = try #require(lines.firstIndex { $0.hasPrefix("● \(name)-") }, "\(three.out)")
+            let end = try #require(lines[start...].firstIndex { $0.contains(" in ") && $0.contains("run directory:") }, "\(three.out)")
+            #expect(!lines[(start + 1)..<end].contains { $0.hasPrefix("●") }, "\(three.out)")
+        }
+    }
+
+    @Test func aMachineTheHostCannotHoldIsAnInfrastructureFailure() async throws {
+        let huge = try TestGuest.scenario("machine: {image: tiny, memory: 1000000}\nsteps:\n  - succeed: \"true\"\n", name: "huge")
+        let r = try Self.start(["run", huge.scenario.file, "--run-dir", TestGuest.runs.path])
+        #expect(r.wait() == 3, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("the host is out of memory: a machine of 1000000 MiB"), "\(r.out)")
+    }
+
     @Test func cleanRemovesWhatAKilledRunLeft() async throws {
         let shared = try await TestGuest.machine()
         let runDir = TestGuest.runs.appendingPathComponent("sigkill-\(UUID().uuidString.prefix(6))")

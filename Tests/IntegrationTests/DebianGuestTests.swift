@@ -83,4 +83,20 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("journal-boot0.log").path))
         }
     }
+
+    /// compare's probes read what systemctl prints on the channel, a tty: a
+    /// narrow one must not shorten unit names (they were ellipsized).
+    @Test func probesDoNotDependOnTheChannelsWidth() async throws {
+        _ = TestGuest.state
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let r = await TestGuest.runner.run("narrow-channel") { s in
+            let m = try await s.machine(MachineDeclaration(.generation("debian"), memoryMiB: 512))
+            try await m.succeed("stty -F /proc/self/fd/1 cols 24 && stty -F /proc/self/fd/1 size")
+            let snapshot = try await Probes.snapshot(of: m.machine, deadline: .after(seconds: 300))
+            #expect(snapshot.units.count > 50, "\(snapshot.units.count) units")
+            #expect(!snapshot.units.keys.contains { $0.contains("…") || $0.contains("...") }, "\(snapshot.units.keys.sorted())")
+            #expect(snapshot.units["systemd-ask-password-console.path"] != nil && snapshot.units["first-boot-complete.target"] != nil)
+        }
+        #expect(r.outcome == .passed, "\(r.message ?? "")")
+    }
 }
