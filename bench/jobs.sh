@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Benchmark: 8 tiny scenarios with `--jobs 1` against `--jobs 4`, in one run,
+# and the harness's peak RSS while it drives 8 guests at once (`--jobs 8`).
+# Each scenario boots, runs 20 commands and a 2-second sleep in the guest.
+# Usage: bench/jobs.sh [ROUNDS]     (default 1; the ratio is per round)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-1}
+swift build -c release --product rehearse >/dev/null
+bin=$PWD/.build/release/rehearse
+"$bin" image build tiny >/dev/null
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+for i in $(seq 8); do
+  { echo "name: jobs-$i"; echo "machine: {image: tiny}"; echo "steps:"
+    for _ in $(seq 20); do echo "  - succeed: echo hi"; done
+    echo "  - succeed: sleep 2"; } > "$work/s$i.yaml"
+done
+export REHEARSE_IMAGES=$PWD/Images
+run() { # jobs -> seconds
+  local t0 t1; t0=$(date +%s.%N)
+  "$bin" run --jobs "$1" --run-dir "$work/runs" "$work"/s*.yaml >/dev/null
+  t1=$(date +%s.%N); echo "$t1 - $t0" | bc
+}
+for r in $(seq "$rounds"); do
+  one=$(run 1); four=$(run 4)
+  # The harness's own high-water mark (VmHWM), not its QEMU children's.
+  "$bin" run --jobs 8 --run-dir "$work/runs" "$work"/s*.yaml >/dev/null & pid=$!
+  hwm=0
+  while kill -0 "$pid" 2>/dev/null; do
+    v=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null || true); [ -n "$v" ] && hwm=$v
+    sleep 0.5
+  done
+  wait "$pid"; rss=$hwm
+  printf 'round %d: --jobs 1 %.1f s, --jobs 4 %.1f s, ratio %.2f; peak RSS driving 8 guests %d MB\n' \
+    "$r" "$one" "$four" "$(echo "$four / $one" | bc -l)" "$((rss / 1024))"
+done
