@@ -42,11 +42,11 @@ import Testing
     /// (no Nix here): a store with busybox, a kernel, a stage-1 initrd and a
     /// toplevel, and a `result` link to it.
     /// With `loginPassword`, its ttyS1 has a getty asking for root's password instead of a shell.
-    static func nixosFixture(version: String = "24.11.19700101.fixture", loginPassword: String? = nil) throws -> URL {
+    static func nixosFixture(version: String = "24.11.19700101.fixture", loginPassword: String? = nil) async throws -> URL {
         let out = TestGuest.runs.appendingPathComponent("nixos-\(UUID().uuidString.prefix(8))")
         var env = ProcessInfo.processInfo.environment
         env["LOGIN_PASSWORD"] = loginPassword
-        try HostCommand.run(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path, version], environment: env)
+        try await TestGuest.host(["bash", TestGuest.repo.appendingPathComponent("Tests/Fixtures/nixos-system.sh").path, out.path, version], environment: env)
         return out
     }
 
@@ -66,7 +66,7 @@ import Testing
 
     @Test func aGettyOnTheChannelIsLoggedIntoWithTheScenariosConsoleSettings() async throws {
         let password = "pw \(UUID().uuidString.prefix(8)) 'q'"
-        let fixture = try Self.nixosFixture(version: "24.11.19700101.login", loginPassword: password)
+        let fixture = try await Self.nixosFixture(version: "24.11.19700101.login", loginPassword: password)
         defer { try? HostCommand.run(["chmod", "-R", "u+w", fixture.path]) }
         let result = fixture.appendingPathComponent("result").path
         func scenario(_ password: String) -> String {
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func aNixOSClosureBootsWithItsStoreSharedReadOnly() async throws {
-        let fixture = try Self.nixosFixture()
+        let fixture = try await Self.nixosFixture()
         let result = fixture.appendingPathComponent("result").path
         let system = try NixOSSystem(path: result)
         let store = fixture.appendingPathComponent("nix/store")
@@ -130,7 +130,7 @@ import Testing
         let dir = try #require(r.runDirectory)
         let left = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(!left.contains { $0.hasPrefix("disk-") }, "the fresh root disk goes with the machine: \(left)")
-        try? HostCommand.run(["chmod", "-R", "u+w", fixture.path])
+        try? await TestGuest.host(["chmod", "-R", "u+w", fixture.path])
     }
 
     @Test func cloudInitRunsTheUserDataFromANoCloudSeed() async throws {
@@ -185,7 +185,7 @@ import Testing
 
     @Test func twoNixOSClosuresCompareSideBySideByPath() async throws {
         // Two builds of the fixture that differ in their version, as two nixos-rebuild builds would.
-        let old = try Self.nixosFixture(), new = try Self.nixosFixture(version: "24.12.19700101.fixture")
+        let old = try await Self.nixosFixture(), new = try await Self.nixosFixture(version: "24.12.19700101.fixture")
         defer { for f in [old, new] { try? HostCommand.run(["chmod", "-R", "u+w", f.path]) } }
         let paths = ImageRecipe.searchPaths(scenarioFile: nil)
         let a = try Candidate.named(old.appendingPathComponent("result").path, searchPaths: paths)

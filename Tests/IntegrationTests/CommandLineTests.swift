@@ -20,8 +20,8 @@ import Testing
         let stderr: URL
         var out: String { (try? String(contentsOf: stdout, encoding: .utf8)) ?? "" }
         var err: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
-        func wait(_ seconds: Double = 300) -> Int32? {
-            guard TestGuest.eventually(seconds, { !process.isRunning }) else { return nil }
+        func wait(_ seconds: Double = 300) async -> Int32? {
+            guard await TestGuest.eventually(seconds, { !process.isRunning }) else { return nil }
             process.waitUntilExit()
             return process.terminationStatus
         }
@@ -55,9 +55,9 @@ import Testing
 
     /// Waits until the run under `runDir` has sent its first command (the
     /// guest's begin marker is in channel.log); returns the run's domain name.
-    static func waitForFirstCommand(in runDir: URL, seconds: Double = 120) -> String? {
+    static func waitForFirstCommand(in runDir: URL, seconds: Double = 120) async -> String? {
         var name: String?
-        _ = TestGuest.eventually(seconds) {
+        _ = await TestGuest.eventually(seconds) {
             let dirs = (try? FileManager.default.contentsOfDirectory(atPath: runDir.path)) ?? []
             for d in dirs {
                 let dir = runDir.appendingPathComponent(d)
@@ -75,7 +75,7 @@ import Testing
         try FileManager.default.createDirectory(at: TestGuest.runs, withIntermediateDirectories: true)
         try "machine: {image: tiny}\nsteps:\n  - succeed: true\n  - frobnicate: x\n".write(to: p, atomically: true, encoding: .utf8)
         let r = try Self.start(["run", p.path])
-        #expect(r.wait(60) == 2)
+        #expect(await r.wait(60) == 2)
         let lines = r.err.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(lines.first?.hasPrefix("rehearse: \(p.path):4: unknown step key `frobnicate`") == true, "\(r.err)")
@@ -84,7 +84,7 @@ import Testing
 
     @Test func badUsageExitsWithTwo() async throws {
         let r = try Self.start(["run", "--accel", "warp", "x.yaml"])
-        #expect(r.wait(60) == 2)
+        #expect(await r.wait(60) == 2)
         #expect(r.err.contains("warp"))
     }
 
@@ -93,7 +93,7 @@ import Testing
         let junit = TestGuest.runs.appendingPathComponent("junit-\(UUID().uuidString.prefix(6)).xml")
         let json = TestGuest.runs.appendingPathComponent("result-\(UUID().uuidString.prefix(6)).json")
         let r = try Self.start(["run", s.scenario.file, "--junit", junit.path, "--json", json.path, "--run-dir", TestGuest.runs.path])
-        #expect(r.wait() == 1, "\(r.out)\n\(r.err)")
+        #expect(await r.wait() == 1, "\(r.out)\n\(r.err)")
         let xml = try String(contentsOf: junit, encoding: .utf8)
         #expect(xml.components(separatedBy: "<testcase ").count - 1 == 3)
         #expect(xml.contains("<failure type=\"failed\" message=\"stdout is &quot;a\\n&quot;, expected &quot;b&quot;\""), "\(xml)")
@@ -108,11 +108,11 @@ import Testing
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")
         let json = runDir.appendingPathComponent("result.json")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path, "--json", json.path])
-        let name = try #require(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        let name = try #require(await Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
         #expect(!TestGuest.qemuPIDs(domain: name).isEmpty)
         kill(r.process.processIdentifier, signal)
-        #expect(r.wait(60) == 130, "\(r.out)\n\(r.err)")
-        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
+        #expect(await r.wait(60) == 130, "\(r.out)\n\(r.err)")
+        #expect(await TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
         let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
         let scenario = (obj?["scenarios"] as? [[String: Any]])?.first
         #expect(scenario?["outcome"] as? String == "interrupted")
@@ -122,8 +122,8 @@ import Testing
         let smoke = TestGuest.repo.appendingPathComponent("Scenarios/smoke.yaml").path
         let a = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
         let b = try Self.start(["run", smoke, "--run-dir", TestGuest.runs.path])
-        #expect(a.wait() == 0, "\(a.out)\n\(a.err)")
-        #expect(b.wait() == 0, "\(b.out)\n\(b.err)")
+        #expect(await a.wait() == 0, "\(a.out)\n\(a.err)")
+        #expect(await b.wait() == 0, "\(b.out)\n\(b.err)")
     }
 
     @Test func scenariosInParallelGiveTheSameResultsAsOneAfterTheOther() async throws {
@@ -131,10 +131,10 @@ import Testing
         let fail = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: \"false\"\n  - succeed: \"true\"\n", name: "jobs-fail")
         let pass2 = try TestGuest.scenario("machine: {image: tiny}\nsteps:\n  - succeed: uname -r\n", name: "jobs-pass2")
         let files = [pass, fail, pass2].map(\.scenario.file)
-        func run(_ jobs: Int) throws -> (status: Int32?, outcomes: [[String]], out: String) {
+        func run(_ jobs: Int) async throws -> (status: Int32?, outcomes: [[String]], out: String) {
             let json = TestGuest.runs.appendingPathComponent("jobs\(jobs)-\(UUID().uuidString.prefix(6)).json")
             let r = try Self.start(["run", "--jobs", "\(jobs)", "--json", json.path, "--run-dir", TestGuest.runs.path] + files)
-            let status = r.wait()
+            let status = await r.wait()
             let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
             let scenarios = obj?["scenarios"] as? [[String: Any]] ?? []
             let outcomes = scenarios.map { s in
@@ -143,7 +143,7 @@ import Testing
             }
             return (status, outcomes, r.out)
         }
-        let one = try run(1), three = try run(3)
+        let one = try await run(1), three = try await run(3)
         #expect(one.status == 1 && three.status == 1)
         #expect(one.outcomes == three.outcomes, "\(one.outcomes) vs \(three.outcomes)")
         #expect(three.outcomes.map { $0[1] } == ["passed", "failed", "passed"], "results in the order given: \(three.outcomes)")
@@ -159,7 +159,7 @@ import Testing
     @Test func aMachineTheHostCannotHoldIsAnInfrastructureFailure() async throws {
         let huge = try TestGuest.scenario("machine: {image: tiny, memory: 1000000}\nsteps:\n  - succeed: \"true\"\n", name: "huge")
         let r = try Self.start(["run", huge.scenario.file, "--run-dir", TestGuest.runs.path])
-        #expect(r.wait() == 3, "\(r.out)\n\(r.err)")
+        #expect(await r.wait() == 3, "\(r.out)\n\(r.err)")
         #expect(r.out.contains("the host is out of memory: a machine of 1000000 MiB"), "\(r.out)")
     }
 
@@ -167,15 +167,15 @@ import Testing
         let shared = try await TestGuest.machine()
         let runDir = TestGuest.runs.appendingPathComponent("sigkill-\(UUID().uuidString.prefix(6))")
         let r = try Self.start(["run", try Self.sleeper(), "--run-dir", runDir.path])
-        let name = try #require(Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
+        let name = try #require(await Self.waitForFirstCommand(in: runDir), "the run never started its step: \(r.out) \(r.err)")
         kill(r.process.processIdentifier, SIGKILL)
-        _ = r.wait(30)
+        _ = await r.wait(30)
         let leftover = TestGuest.qemuPIDs(domain: name)
         #expect(!leftover.isEmpty, "a SIGKILLed run's QEMU outlives it (that is what clean is for)")
         let c = try Self.start(["clean"])
-        #expect(c.wait(120) == 0, "\(c.out)\n\(c.err)")
+        #expect(await c.wait(120) == 0, "\(c.out)\n\(c.err)")
         #expect(c.out.contains("removed domain: \(name)"), "\(c.out)")
-        #expect(TestGuest.eventually(15) { TestGuest.qemuPIDs(domain: name).isEmpty })
+        #expect(await TestGuest.eventually(15) { TestGuest.qemuPIDs(domain: name).isEmpty })
         // The shared guest belongs to a live process: clean must not touch it.
         #expect(!TestGuest.qemuPIDs(domain: shared.name).isEmpty)
         #expect(try await TestGuest.machine().run("echo ok", deadline: .after(seconds: 10)).stdoutText == "ok\n")
@@ -184,19 +184,19 @@ import Testing
     @Test func generationsListsAndShowsWhatWasBuilt() async throws {
         // Build (or find) the debian recipe the way a user would.
         let built = try Self.start(["image", "build", "debian"])
-        #expect(built.wait(600) == 0, "\(built.err)")
+        #expect(await built.wait(600) == 0, "\(built.err)")
         #expect(built.out.contains("generation debian-firmware"), "\(built.out)")
         let list = try Self.start(["generations"])
-        #expect(list.wait(60) == 0)
+        #expect(await list.wait(60) == 0)
         let firmware = try #require(list.out.split(separator: "\n").first { $0.hasPrefix("debian-firmware ") }, "\(list.out)")
         #expect(firmware.contains("firmware") && firmware.contains(" debian "), "the parent is listed: \(firmware)")
         let show = try Self.start(["generations", "show", "debian-firmware", "--json"])
-        #expect(show.wait(60) == 0)
+        #expect(await show.wait(60) == 0)
         let g = try JSONCoding.decoder.decode(Generation.self, from: Data(show.out.utf8))
         #expect(g.name == "debian-firmware" && g.boot == .firmware && g.parent == "debian" && g.kernel == nil)
         #expect(g.digest.count == 64 && firmware.contains(g.shortDigest))
         let missing = try Self.start(["generations", "show", "no-such-generation"])
-        #expect(missing.wait(60) == 2)
+        #expect(await missing.wait(60) == 2)
         #expect(missing.err.split(separator: "\n").count == 1 && missing.err.contains("no-such-generation"))
     }
 }

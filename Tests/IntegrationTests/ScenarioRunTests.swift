@@ -23,7 +23,7 @@ import Testing
         #expect(try TestGuest.fingerprint(files) == before)
         #expect(try files.allSatisfy { (try FileManager.default.attributesOfItem(atPath: $0)[.posixPermissions] as? Int) == 0o444 })
         let name = try #require(TestGuest.domainName(inRunDirectory: dir))
-        #expect(TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
+        #expect(await TestGuest.eventually(10) { TestGuest.qemuPIDs(domain: name).isEmpty })
     }
 
     @Test func aKernelPanicFailsTheStepAtOnce() async throws {

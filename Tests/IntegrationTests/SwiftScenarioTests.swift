@@ -77,7 +77,7 @@ import Testing
         let names = ["a", "b"].compactMap { TestGuest.domainName(inRunDirectory: URL(fileURLWithPath: dir).appendingPathComponent($0)) }
         #expect(names.count == 2 && names[0] != names[1], "each machine has its own domain and transcripts: \(names)")
         // Both commands are running in their guests before the cancel.
-        #expect(TestGuest.eventually(60) { names.allSatisfy { TestGuest.channelShowsACommand(inRunDirectory: URL(fileURLWithPath: dir).appendingPathComponent($0 == names[0] ? "a" : "b")) } })
+        #expect(await TestGuest.eventually(60) { names.allSatisfy { TestGuest.channelShowsACommand(inRunDirectory: URL(fileURLWithPath: dir).appendingPathComponent($0 == names[0] ? "a" : "b")) } })
         task.cancel()
         let r = await task.value
         #expect(r.outcome == .interrupted, "\(r.message ?? "")")
@@ -100,7 +100,7 @@ import Testing
         let junit = TestGuest.runs.appendingPathComponent("swift-upgrade-\(UUID().uuidString.prefix(6)).xml")
         let r = try CommandLineTests.start(CommandLineTests.executable("upgrade-app-swift"),
                                            ["--junit", junit.path, "--run-dir", TestGuest.runs.path])
-        #expect(r.wait(900) == 0, "\(r.out)\n\(r.err)")
+        #expect(await r.wait(900) == 0, "\(r.out)\n\(r.err)")
         let xml = try String(contentsOf: junit, encoding: .utf8)
         #expect(xml.contains("name=\"demo 2.0 answers\""), "\(xml)")
         #expect(xml.components(separatedBy: "<testcase ").count - 1 == 10)

@@ -107,13 +107,21 @@ enum TestGuest {
         })
     }
 
-    /// Polls `condition` every 50 ms until it holds or `seconds` pass.
-    static func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    /// Polls `condition` every 50 ms until it holds or `seconds` pass. It
+    /// sleeps as a task, never blocking a thread: the cooperative pool has
+    /// one thread per core, and a blocked one starves every guest's steps.
+    static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
         let deadline = Deadline.after(seconds: seconds)
         while !deadline.hasPassed {
             if condition() { return true }
-            usleep(50_000)
+            try? await Task.sleep(nanoseconds: 50_000_000)
         }
         return condition()
+    }
+
+    /// Runs a blocking host command on a thread of its own.
+    @discardableResult
+    static func host(_ argv: [String], environment: [String: String]? = nil) async throws -> String {
+        try await offload { try HostCommand.run(argv, environment: environment) }
     }
 }
