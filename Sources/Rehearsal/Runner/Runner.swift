@@ -269,12 +269,17 @@ public final class Runner: Sendable {
     /// Starts a machine and waits until its shell answers and the boot check
     /// passes. On failure nothing is left running.
     func start(_ p: Prepared, generation: Generation, hypervisor h: Hypervisor, payload: URL?,
-               runID: String, domainName: String? = nil, directory: URL, deadline: Deadline, bootCheck: Bool = true) async throws -> Machine {
+               runID: String, domainName: String? = nil, directory: URL, deadline given: Deadline,
+               bootCheck: Bool = true) async throws -> (machine: Machine, waitedSeconds: Double) {
         let s = p.scenario
         let machine: Machine
-        // The boot and its check hold one of the connection's boot slots.
+        // The boot and its check hold one of the connection's boot slots;
+        // the time spent waiting for one does not count against the deadline.
+        let queued = Stopwatch()
         do { try await h.bootSlots.acquire() } catch let e as MachineError { throw BootFailure(error: e, console: nil) }
         defer { h.bootSlots.release() }
+        let waited = queued.seconds
+        let deadline = given.later(by: waited)
         do {
             if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
             if Task.isCancelled { throw MachineError.interrupted("cancelled") }
@@ -295,7 +300,7 @@ public final class Runner: Sendable {
             throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
         }
         observer?.machineReady(s, seconds: await machine.readySeconds ?? 0, run: runID)
-        return machine
+        return (machine, waited)
     }
 
     /// Builds the image, starts a machine and waits until its shell answers.
@@ -303,7 +308,7 @@ public final class Runner: Sendable {
     /// a machine without a `ScenarioRun`.)
     public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline) async throws -> Machine {
         let (g, h, payload) = try await materials(p)
-        return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory, deadline: deadline)
+        return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory, deadline: deadline).machine
     }
 
     static func skipped(_ step: Step) -> StepResult {

@@ -14,8 +14,9 @@ public actor ScenarioRun {
     let runner: Runner
     let prepared: Runner.Prepared
     var scenario: Scenario { prepared.scenario }
-    /// The scenario's own deadline: no step or boot runs past it.
-    public nonisolated let deadline: Deadline
+    /// The scenario's own deadline: no step or boot runs past it. Moved later
+    /// by the time a boot waited for a boot slot (that time is not the guest's).
+    public private(set) var deadline: Deadline
     private let clock = Stopwatch()
     private var result: ScenarioResult
     private var machines: [Machine] = []
@@ -71,8 +72,9 @@ public actor ScenarioRun {
             result.kernelRelease = g.kernelRelease
             result.uri = h.uri
             result.accelerator = h.accelerator.rawValue
-            let m = try await runner.start(p, generation: g, hypervisor: h, payload: payload, runID: runID, domainName: domain,
+            let (m, waited) = try await runner.start(p, generation: g, hypervisor: h, payload: payload, runID: runID, domainName: domain,
                                            directory: dir, deadline: deadline, bootCheck: bootCheck)
+            deadline = deadline.later(by: waited)
             machines.append(m)
             result.bootSeconds = await m.readySeconds
             return m

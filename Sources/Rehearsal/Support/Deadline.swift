@@ -20,6 +20,8 @@ public struct Deadline: Sendable, Comparable {
 
     public static func < (a: Deadline, b: Deadline) -> Bool { a.uptimeNanoseconds < b.uptimeNanoseconds }
     public func earlier(_ other: Deadline) -> Deadline { Swift.min(self, other) }
+    /// The same deadline moved `seconds` later (time spent waiting for a boot slot is not the guest's).
+    public func later(by seconds: Double) -> Deadline { Deadline(uptimeNanoseconds: uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)) }
 }
 
 /// Seconds elapsed since `start`, on the monotonic clock.
