@@ -46,7 +46,10 @@ import Testing
         let script = "touch \(started); n=0; while [ ! -e \(go) ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done; exit 7"
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
-            while !FileManager.default.fileExists(atPath: started) { usleep(10_000) }
+            // Polls for the file with a deadline (on a thread of its own, off the
+            // cooperative pool), so a shell that never starts cannot hang the test.
+            let deadline = Deadline.after(seconds: 60)
+            while !FileManager.default.fileExists(atPath: started), !deadline.hasPassed { usleep(10_000) }
             deliver()
             if waitForGo { FileManager.default.createFile(atPath: go, contents: nil) }
             done.signal()
