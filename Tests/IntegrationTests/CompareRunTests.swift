@@ -43,8 +43,10 @@ import Testing
         #expect(c.regressions.count == 2, "\(c.regressions)")
         #expect(c.assertions.first?.kind == .regression)
         #expect(c.units.first?.name == "rehearse-demo.service" && c.units.first?.kind == .newlyFailing)
-        // The two machines booted at the same time: the whole compare is much shorter than two boots in a row.
-        #expect(c.seconds < c.old.bootSeconds[0] + c.new.bootSeconds[0] + c.old.snapshot.probeSeconds + c.new.snapshot.probeSeconds + 20)
+        // The two sides are rehearsed side by side: each began before the other's shell answered.
+        let (oldStart, oldReady) = (try #require(c.old.started), try #require(c.old.ready))
+        let (newStart, newReady) = (try #require(c.new.started), try #require(c.new.ready))
+        #expect(oldStart < newReady && newStart < oldReady, "old \(oldStart)…\(oldReady), new \(newStart)…\(newReady)")
 
         let dir = URL(fileURLWithPath: try #require(c.new.runDirectory))
         let page = dir.appendingPathComponent("compare.html")

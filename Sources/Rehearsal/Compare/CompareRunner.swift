@@ -57,6 +57,8 @@ public struct CompareRunner: Sendable {
         var snapshot = Snapshot()
         var steps: [StepResult] = []
         var firstDirectory: String?
+        let started = Date()
+        var ready: Date?
         for n in 1...max(1, options.boots) {
             var p = scenario
             p.scenario.name = "compare \(label) \(g.name)\(n > 1 ? " boot \(n)" : "")"
@@ -70,6 +72,7 @@ public struct CompareRunner: Sendable {
                 throw error
             }
             bootSeconds.append(await machine.readySeconds ?? 0)
+            if ready == nil { ready = Date() }
             if n == 1 {
                 do {
                     // Let start-up settle before probing, so that both sides are seen in the same state.
@@ -85,6 +88,7 @@ public struct CompareRunner: Sendable {
             }
             _ = await run.finish()
         }
-        return Comparison.Side(generation: g, snapshot: snapshot, bootSeconds: bootSeconds, steps: steps, runDirectory: firstDirectory)
+        return Comparison.Side(generation: g, snapshot: snapshot, bootSeconds: bootSeconds,
+                               started: started, ready: ready, steps: steps, runDirectory: firstDirectory)
     }
 }

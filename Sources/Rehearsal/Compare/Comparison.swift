@@ -8,6 +8,10 @@ public struct Comparison: Codable, Sendable {
         public var snapshot: Snapshot
         /// Seconds from power-on to the shell answering, one per boot.
         public var bootSeconds: [Double]
+        /// When this side's rehearsal began and when its first boot's shell
+        /// answered: two sides rehearsed side by side overlap.
+        public var started: Date?
+        public var ready: Date?
         public var steps: [StepResult]
         public var runDirectory: String?
     }
