@@ -35,7 +35,7 @@ struct CleanCommand: ParsableCommand {
                 }
                 for r in removed { print("removed \(r)") }
             } catch {
-                fail("clean \(embeddedRoot): \(error)", status: 3)
+                throw RehearsalError.infrastructure("clean \(embeddedRoot): \(error)")
             }
             return
         }
@@ -63,7 +63,7 @@ struct CleanCommand: ParsableCommand {
                 for r in try Janitor.sweep(c, ownedByDeadOnly: true) { print("removed \(r)"); count += 1 }
                 c.close()
             } catch {
-                fail("clean \(uri): \(error)", status: 3)
+                throw RehearsalError.infrastructure("clean \(uri): \(error)")
             }
         }
         if images {
@@ -81,6 +81,6 @@ struct CleanCommand: ParsableCommand {
             }
         }
         print(count == 0 ? "nothing to clean" : "removed \(count) leftover(s)")
-        if failed { throw ExitCode(3) }
+        if failed { throw ExitCode(RehearsalError.Kind.infrastructure.exitStatus) }
     }
 }

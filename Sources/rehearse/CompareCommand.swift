@@ -34,28 +34,18 @@ struct CompareCommand: AsyncParsableCommand {
     func run() async throws {
         let terminal = Terminal()
         let reporter = TerminalReporter(terminal: terminal, parallel: !sequential)
-        let prepared: Runner.Prepared?
         let paths = ImageRecipe.searchPaths(scenarioFile: scenario)
-        let refs: [Candidate]
-        do {
-            prepared = try scenario.map { try Runner.prepare(files: [$0])[0] }
-            refs = try [old, new].map { try Candidate.named($0, searchPaths: paths) }
-        } catch {
-            fail("\(error)", status: 2)
-        }
+        let prepared = try scenario.map { try Runner.prepare(files: [$0])[0] }
+        let refs = try [old, new].map { try Candidate.named($0, searchPaths: paths) }
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel), observer: reporter)
         Interruption.shared.install()
         terminal.line("comparing \(old) and \(new): booting both" + (sequential ? ", one after the other" : " at once") + (boots > 1 ? ", \(boots) times each" : ""))
         let comparison: Comparison
         do {
             comparison = try await CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential))
-        } catch let e as MachineError {
-            terminal.finishLine()
-            if case .interrupted = e { fail(e.description, status: 130) }
-            fail(e.description, status: e.isScenario ? 1 : 3)
         } catch {
             terminal.finishLine()
-            fail("\(error)", status: 3)
+            throw error
         }
         terminal.finishLine()
         for line in CompareSummary.lines(comparison, width: 100) { terminal.line(line) }
@@ -68,15 +58,9 @@ struct CompareCommand: AsyncParsableCommand {
                 terminal.line("HTML report: \(html)")
             }
         } catch {
-            fail("writing the report failed: \(error)", status: 3)
+            throw RehearsalError.infrastructure("writing the report failed: \(error)")
         }
         throw ExitCode(comparison.regressions.isEmpty ? 0 : 1)
-    }
-}
-
-extension MachineError {
-    var isScenario: Bool {
-        switch self { case .scenario, .timeout: return true; default: return false }
     }
 }
 

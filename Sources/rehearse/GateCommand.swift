@@ -47,12 +47,7 @@ struct GateCommand: AsyncParsableCommand {
             return
         }
         let candidate = self.candidate!
-        let prepared: [Runner.Prepared]
-        do {
-            prepared = try Runner.prepare(files: scenarios, generation: candidate)
-        } catch {
-            fail("\(error)", status: 2)
-        }
+        let prepared = try Runner.prepare(files: scenarios, generation: candidate)
         Interruption.shared.install()
         let terminal = Terminal()
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)

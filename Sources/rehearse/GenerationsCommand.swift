@@ -51,7 +51,7 @@ struct GenerationsCommand: ParsableCommand {
 
         func run() throws {
             guard let g = GenerationStore.find(name, state: .fromEnvironment()) else {
-                fail("no built generation `\(name)` (see `rehearse generations`; `rehearse image build \(name)` builds it)", status: 2)
+                throw RehearsalError(.unknownImage, "no built generation `\(name)` (see `rehearse generations`; `rehearse image build \(name)` builds it)")
             }
             if json {
                 print(String(decoding: try GenerationsCommand.encoder.encode(g), as: UTF8.self))

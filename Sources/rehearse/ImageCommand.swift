@@ -20,12 +20,7 @@ struct ImageCommand: ParsableCommand {
         var name: String
 
         func run() throws {
-            let recipe: ImageRecipe
-            do {
-                recipe = try ImageRecipe.resolve(name, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil)).recipe
-            } catch {
-                fail("\(error)", status: 2)
-            }
+            let recipe = try ImageRecipe.resolve(name, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil)).recipe
             let terminal = Terminal()
             let reporter = TerminalReporter(terminal: terminal)
             let clock = Stopwatch()
@@ -41,7 +36,7 @@ struct ImageCommand: ParsableCommand {
                 }
             } catch {
                 terminal.finishLine()
-                fail("\(error)", status: 3)
+                throw error
             }
         }
     }

@@ -16,7 +16,9 @@ struct Rehearse: AsyncParsableCommand {
         subcommands: [RunCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, ImageCommand.self, CleanCommand.self]
     )
 
-    /// Like ArgumentParser's, but bad usage exits with 2 as documented.
+    /// The one place the program exits. Commands throw: `ExitCode` for a
+    /// verdict, `RehearsalError` for what stopped them (its class decides the
+    /// status), ArgumentParser's errors for bad usage (2, as documented).
     static func main() async {
         do {
             var command = try parseAsRoot()
@@ -27,20 +29,26 @@ struct Rehearse: AsyncParsableCommand {
             }
         } catch let e as ExitCode {
             Foundation.exit(e.rawValue)
+        } catch let e as RehearsalError {
+            fail(e.description, status: e.exitStatus)
         } catch {
             let code = exitCode(for: error)
             if code == .success {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure ? 2 : code.rawValue)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            // Not ours and not a usage error: something on the host failed.
+            fail("\(error)", status: RehearsalError.Kind.infrastructure.exitStatus)
         }
     }
-}
 
-/// Prints one error line and exits with `status`.
-func fail(_ message: String, status: Int32) -> Never {
-    FileHandle.standardError.write(Data("rehearse: \(message)\n".utf8))
-    Foundation.exit(status)
+    /// Prints one error line and exits with `status`.
+    private static func fail(_ message: String, status: Int32) -> Never {
+        FileHandle.standardError.write(Data("rehearse: \(message)\n".utf8))
+        Foundation.exit(status)
+    }
 }

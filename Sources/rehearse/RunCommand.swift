@@ -38,12 +38,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let prepared: [Runner.Prepared]
-        do {
-            prepared = try Runner.prepare(files: scenarios)
-        } catch let e as ScenarioError {
-            fail(e.description, status: 2)
-        }
+        let prepared = try Runner.prepare(files: scenarios)
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: Terminal(), parallel: jobs > 1)

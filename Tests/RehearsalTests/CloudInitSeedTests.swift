@@ -19,7 +19,7 @@ import Testing
             do {
                 _ = try ScenarioParser.parse(text: "machine:\n  generation: debian-cloud\n" + yaml + "steps: []\n", file: file)
                 Issue.record("parsed: \(yaml)")
-            } catch let e as ScenarioError {
+            } catch let e as RehearsalError {
                 #expect(e.line == line, "\(yaml): \(e.message)")
             }
         }

@@ -23,7 +23,7 @@ import Testing
                      "machine: {generation: tiny, console: {password: x}}\nsteps: []\n",
                      "machine: {generation: tiny, console: {login: 'a b'}}\nsteps: []\n",
                      "machine: {generation: tiny, console: {login: root, port: ttyS0}}\nsteps: []\n"] {
-            #expect(throws: ScenarioError.self, "\(yaml)") { try ScenarioParser.parse(text: yaml, file: "t.yaml") }
+            #expect(throws: RehearsalError.self, "\(yaml)") { try ScenarioParser.parse(text: yaml, file: "t.yaml") }
         }
     }
 
@@ -42,7 +42,8 @@ import Testing
         let e = await FakeGuestRig.failure {
             try await rig.session.logIn(ConsoleLogin(user: "root", password: "wrong"), deadline: .after(seconds: 60))
         }
-        guard case .scenario(let message)? = e else { Issue.record("not a scenario error: \(String(describing: e))"); return }
+        guard let e, e.code == .scenario else { Issue.record("not a scenario error: \(String(describing: e))"); return }
+        let message = e.message
         #expect(message.contains("Login incorrect") && message.contains("root"), "\(message)")
         // A deadline would have given a timeout, not this error: no clock needed.
     }

@@ -25,8 +25,8 @@ import Testing
 
     func path(_ name: String) -> URL { dir.appendingPathComponent(name) }
 
-    func problem(_ name: String, declared: String?) -> DiskImageCheck.Problem? {
-        do { try DiskImageCheck.check(path(name).path, declared: declared); return nil } catch let p as DiskImageCheck.Problem { return p } catch {
+    func problem(_ name: String, declared: String?) -> RehearsalError? {
+        do { try DiskImageCheck.check(path(name).path, declared: declared); return nil } catch let p as RehearsalError { return p } catch {
             Issue.record("unexpected error \(error)"); return nil
         }
     }
@@ -42,27 +42,27 @@ import Testing
         for declared in ["raw", nil] {
             let p = try #require(problem("random.qcow2", declared: declared))
             #expect(p.description.hasPrefix("\(path("random.qcow2").path): no boot sector (no 0x55AA signature"))
-            #expect(p.reason.hasSuffix("nothing for the firmware to boot"))
+            #expect(p.message.hasSuffix("nothing for the firmware to boot"))
         }
         // Smaller than a sector: nothing to boot either.
         try Data([1, 2, 3]).write(to: path("tiny.raw"))
-        #expect(problem("tiny.raw", declared: "raw")?.reason.hasPrefix("no boot sector") == true)
+        #expect(problem("tiny.raw", declared: "raw")?.message.hasPrefix("no boot sector") == true)
     }
 
     @Test func aRawImageWithTheSignatureIsBootable() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(try DiskImageCheck.check(path("boot.raw").path, declared: "raw") == "raw")
         #expect(try DiskImageCheck.check(path("boot.raw").path, declared: nil) == "raw")
-        #expect(problem("boot.raw", declared: "qcow2")?.reason == "not a qcow2 image (qemu-img sees raw)")
+        #expect(problem("boot.raw", declared: "qcow2")?.message == "not a qcow2 image (qemu-img sees raw)")
     }
 
     @Test func aQcow2ImageIsReadAsTheGuestSeesIt() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         // Empty: its first guest sector is zeros, whatever the qcow2 header holds.
-        #expect(problem("empty.qcow2", declared: "qcow2")?.reason.hasPrefix("no boot sector") == true)
+        #expect(problem("empty.qcow2", declared: "qcow2")?.message.hasPrefix("no boot sector") == true)
         #expect(try DiskImageCheck.check(path("boot.qcow2").path, declared: "qcow2") == "qcow2")
         #expect(try DiskImageCheck.check(path("boot.qcow2").path, declared: nil) == "qcow2")
-        #expect(problem("boot.qcow2", declared: "raw")?.reason == "not a raw image (qemu-img sees qcow2)")
+        #expect(problem("boot.qcow2", declared: "raw")?.message == "not a raw image (qemu-img sees qcow2)")
     }
 
     @Test func checkingNeverModifiesTheImage() throws {
@@ -85,13 +85,13 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let scenario = path("bad.yaml").path
         try "name: bad\nmachine:\n  disk: random.qcow2\n  format: qcow2\nsteps: []\n".write(toFile: scenario, atomically: true, encoding: .utf8)
-        let e = try #require(throws: ScenarioError.self) { try Runner.prepare(files: [scenario]) }
+        let e = try #require(throws: RehearsalError.self) { try Runner.prepare(files: [scenario]) }
         #expect(e.description.hasPrefix("\(scenario):3: "))
         #expect(e.description.hasSuffix("\(path("random.qcow2").path): not a qcow2 image (qemu-img sees raw)"))
         // The same file as a gate's candidate: the candidate is named.
         let good = path("good.yaml").path
         try "machine: {generation: tiny}\nsteps: []\n".write(toFile: good, atomically: true, encoding: .utf8)
-        let c = try #require(throws: ScenarioError.self) { try Runner.prepare(files: [good], generation: path("random.qcow2").path) }
+        let c = try #require(throws: RehearsalError.self) { try Runner.prepare(files: [good], generation: path("random.qcow2").path) }
         #expect(c.description.hasPrefix("\(path("random.qcow2").path): no boot sector"))
         // A bootable disk prepares.
         try "machine: {disk: boot.qcow2}\nsteps: []\n".write(toFile: good, atomically: true, encoding: .utf8)
@@ -100,12 +100,12 @@ import Testing
 
     @Test func compareAndBootPathsRefuseABadDiskToo() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(throws: DiskImageCheck.Problem.self) { try Candidate.named(path("empty.qcow2").path, searchPaths: []) }
+        #expect(throws: RehearsalError.self) { try Candidate.named(path("empty.qcow2").path, searchPaths: []) }
         guard case .files(.diskImage(let p, nil)) = try Candidate.named(path("boot.raw").path, searchPaths: []) else {
             Issue.record("a bootable image is not a disk image candidate"); return
         }
         #expect(p == path("boot.raw").path)
-        #expect(throws: MachineError.self) { try Generation.of(.diskImage(path("random.qcow2").path, format: "qcow2")) }
+        #expect(throws: RehearsalError.self) { try Generation.of(.diskImage(path("random.qcow2").path, format: "qcow2")) }
         #expect(try Generation.of(.diskImage(path("boot.qcow2").path, format: nil)).diskFormat == nil)
         #expect(try Generation.of(.diskImage(path("boot.raw").path, format: "raw")).diskFormat == "raw")
     }

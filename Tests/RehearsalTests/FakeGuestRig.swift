@@ -15,8 +15,8 @@ struct FakeGuestRig {
         session = ShellSession(io: io) { guest }
     }
 
-    /// The `MachineError` that `body` throws, nil when it succeeds or throws another kind.
-    static func failure(_ body: () async throws -> Void) async -> MachineError? {
-        do { try await body(); return nil } catch let e as MachineError { return e } catch { return nil }
+    /// The `RehearsalError` that `body` throws, nil when it succeeds or throws another kind.
+    static func failure(_ body: () async throws -> Void) async -> RehearsalError? {
+        do { try await body(); return nil } catch let e as RehearsalError { return e } catch { return nil }
     }
 }

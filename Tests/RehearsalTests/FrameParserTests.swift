@@ -85,9 +85,10 @@ import Testing
 
     @Test func garbledStatusIsAnError() {
         var p = FrameParser(marker: Self.m)
-        #expect(throws: ProtocolError.self) {
+        let e = #expect(throws: RehearsalError.self) {
             try p.feed(Array("\u{01}\(Self.m)B\nout\u{01}\(Self.m)Eabc\n".utf8))
         }
+        #expect(e?.message == "malformed exit status \"abc\" in the guest's answer")
     }
 
     @Test func nothingBeforeTheWholeFrame() throws {
@@ -98,7 +99,8 @@ import Testing
     @Test func invocationQuotesAndRefusesControlCharacters() throws {
         let line = try ShellProtocol.invocation("echo 'a b' \"$HOME\"", 1, 2)
         #expect(line == "__rh 1 2 'echo '\\''a b'\\'' \"$HOME\"'\n")
-        #expect(throws: ProtocolError.self) { try ShellProtocol.invocation("echo \u{03}", 1, 2) }
+        let e = #expect(throws: RehearsalError.self) { try ShellProtocol.invocation("echo \u{03}", 1, 2) }
+        #expect(e?.code == .scenario && e?.message.hasPrefix("command contains control character 0x3") == true)
         // The guest's loop reads one line per command: newlines travel as a variable.
         #expect(try ShellProtocol.invocation("a\nb", 1, 2) == "__rh 1 2 'a'\"$__rhnl\"'b'\n")
     }

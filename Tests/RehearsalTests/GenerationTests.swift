@@ -9,8 +9,8 @@ import Testing
         try ScenarioParser.parse(text: yaml, file: file)
     }
 
-    func error(_ yaml: String) -> ScenarioError? {
-        do { _ = try parse(yaml); return nil } catch let e as ScenarioError { return e } catch { return nil }
+    func error(_ yaml: String) -> RehearsalError? {
+        do { _ = try parse(yaml); return nil } catch let e as RehearsalError { return e } catch { return nil }
     }
 
     @Test func generationStepsParse() throws {
@@ -113,7 +113,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.removeItem(at: dir.appendingPathComponent("image.json"))
         try #"{"generations": [{"name": "a", "boot": "direct"}]}"#.write(to: dir.appendingPathComponent("image.json"), atomically: true, encoding: .utf8)
-        #expect(throws: ImageError.self) { try GenerationStore.seal(directory: dir, final: dir, recipe: "r", recipeDigest: "x") }
+        let e = #expect(throws: RehearsalError.self) { try GenerationStore.seal(directory: dir, final: dir, recipe: "r", recipeDigest: "x") }
+        #expect(e?.code == .badImage)
     }
 
     @Test func firmwareBootHasNoKernelAndAPayloadIsReadOnly() {

@@ -77,7 +77,7 @@ import Testing
         do {
             _ = try Runner.prepare(files: [scenario.path])
             Issue.record("prepared")
-        } catch let e as ScenarioError {
+        } catch let e as RehearsalError {
             #expect(e.line == 2 && e.message.contains("not a NixOS system"), "\(e)")
         }
         // A toplevel outside any …/nix/store.
@@ -85,10 +85,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root2) }
         let loose = root2.appendingPathComponent("loose")
         try FileManager.default.copyItem(at: top2, to: loose)
-        #expect(throws: MachineError.self) { try NixOSSystem(path: loose.path) }
+        #expect(throws: RehearsalError.self) { try NixOSSystem(path: loose.path) }
         // Both a disk and a NixOS system.
         try "x".write(to: root2.appendingPathComponent("d.qcow2"), atomically: true, encoding: .utf8)
         try "machine: {disk: d.qcow2, nixos: \(top2.path)}\nsteps: []\n".write(to: root2.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
-        #expect(throws: ScenarioError.self) { try ScenarioParser.parse(file: root2.appendingPathComponent("s.yaml").path) }
+        #expect(throws: RehearsalError.self) { try ScenarioParser.parse(file: root2.appendingPathComponent("s.yaml").path) }
     }
 }

@@ -7,8 +7,8 @@ import Testing
         try ScenarioParser.parse(text: yaml, file: "t.yaml")
     }
 
-    func error(_ yaml: String) -> ScenarioError? {
-        do { _ = try parse(yaml); return nil } catch let e as ScenarioError { return e } catch { return nil }
+    func error(_ yaml: String) -> RehearsalError? {
+        do { _ = try parse(yaml); return nil } catch let e as RehearsalError { return e } catch { return nil }
     }
 
     @Test func theDocumentedFormatParses() throws {
@@ -111,7 +111,7 @@ import Testing
         #expect {
             _ = try Runner.prepare(files: [f.path])
         } throws: { e in
-            (e as? ScenarioError)?.description.hasPrefix("\(f.path):3: no image or generation `no-such-image-anywhere`") == true
+            (e as? RehearsalError)?.description.hasPrefix("\(f.path):3: no image or generation `no-such-image-anywhere`") == true
         }
     }
 
@@ -119,7 +119,7 @@ import Testing
         #expect {
             _ = try ScenarioParser.parse(file: "/nonexistent/s.yaml")
         } throws: { e in
-            (e as? ScenarioError)?.description.hasPrefix("/nonexistent/s.yaml: cannot read") == true
+            (e as? RehearsalError)?.description.hasPrefix("/nonexistent/s.yaml: cannot read") == true
         }
     }
 

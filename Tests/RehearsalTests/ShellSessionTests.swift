@@ -150,7 +150,8 @@ import Testing
         let rig = Rig(.init(prompt: "/ # ", interrupt: interrupt)) { $0 == "sleep 1000" ? .never : .ok("ran \($0)\n") }
         try await rig.session.connect(deadline: .after(seconds: Self.soon))
         let e = await Rig.failure { _ = try await rig.session.run("sleep 1000", deadline: .after(seconds: 0.3)) }
-        guard case .timeout(let message)? = e else { Issue.record("not a timeout: \(String(describing: e))"); return }
+        guard let e, e.code == .timeout else { Issue.record("not a timeout: \(String(describing: e))"); return }
+        let message = e.message
         #expect(message.contains("sleep 1000"))
         let rec = rig.guest.record
         #expect(rec.interrupts == 1)
@@ -163,7 +164,8 @@ import Testing
         try await rig.session.connect(deadline: .after(seconds: Self.soon))
         rig.guest.stopReading()
         let e = await Rig.failure { _ = try await rig.session.run("true", deadline: .after(seconds: 0.3)) }
-        guard case .timeout(let message)? = e else { Issue.record("not a timeout: \(String(describing: e))"); return }
+        guard let e, e.code == .timeout else { Issue.record("not a timeout: \(String(describing: e))"); return }
+        let message = e.message
         #expect(message.contains("not reading"), "\(message)")
         #expect(rig.guest.record.commands.isEmpty)
     }
@@ -172,7 +174,8 @@ import Testing
         let rig = Rig { $0 == "upgrade" ? .reboot : .ok("ran \($0)\n") }
         try await rig.session.connect(deadline: .after(seconds: Self.soon))
         let e = await Rig.failure { _ = try await rig.session.run("upgrade", deadline: .after(seconds: 60)) }
-        guard case .scenario(let message)? = e else { Issue.record("not a scenario error: \(String(describing: e))"); return }
+        guard let e, e.code == .scenario else { Issue.record("not a scenario error: \(String(describing: e))"); return }
+        let message = e.message
         #expect(message == "the guest rebooted by itself")
         // A deadline would have given a timeout, not this error: no clock needed.
         // The next boot (as `Machine.powerOnAgain` does it) connects afresh.

@@ -30,9 +30,9 @@ public struct ScenarioContext: Sendable {
         let prepared: Runner.Prepared
         do {
             prepared = try Runner.prepare(scenario)
-        } catch let e as ScenarioError {
-            await run.fail(.failed, e.description)
-            throw MachineError.scenario(e.description)
+        } catch let e as RehearsalError {
+            await run.fail(e.outcome, e.description)
+            throw e
         }
         let machine = try await run.boot(prepared, machineName: name)
         return ScenarioMachine(run: run, machine: machine, name: name ?? "machine", file: scenario.file)
@@ -175,8 +175,8 @@ extension Runner {
             if Task.isCancelled { await run.fail(.interrupted, "cancelled") }
         } catch is StepFailure {
             // Already recorded by the step.
-        } catch let e as MachineError {
-            await run.fail(ScenarioRun.outcome(e), "\(e)")
+        } catch let e as RehearsalError {
+            await run.fail(e.outcome, "\(e)")
         } catch is CancellationError {
             await run.fail(.interrupted, "cancelled")
         } catch {

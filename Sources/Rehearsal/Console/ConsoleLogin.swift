@@ -49,23 +49,23 @@ extension ShellSession {
                     view.channel.removeAll()
                     return p
                 }
-            } catch MachineError.timeout where !deadline.hasPassed {
+            } catch RehearsalError.Code.timeout where !deadline.hasPassed {
                 seen = nil
             }
             switch seen {
             case .shell?:
                 return
             case .incorrect?:
-                throw MachineError.scenario("the guest refused the login as \(login.user) on the command channel (Login incorrect)")
+                throw RehearsalError.scenario("the guest refused the login as \(login.user) on the command channel (Login incorrect)")
             case .login?:
                 if sentPassword {
-                    throw MachineError.scenario("the guest asked for the login again after the password for \(login.user): the login failed")
+                    throw RehearsalError.scenario("the guest asked for the login again after the password for \(login.user): the login failed")
                 }
                 try await write(login.user + "\n", deadline: deadline)
                 sentUser = true
             case .password?:
                 guard let password = login.password else {
-                    throw MachineError.scenario("the guest asks for a password for \(login.user); give `machine.console.password`")
+                    throw RehearsalError.scenario("the guest asks for a password for \(login.user); give `machine.console.password`")
                 }
                 try await write(password + "\n", deadline: deadline)
                 sentPassword = true

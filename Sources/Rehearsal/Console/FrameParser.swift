@@ -59,12 +59,12 @@ public struct FrameParser: Sendable {
                 stderr += buffer[..<f.lowerBound]; consume(upTo: f.upperBound); phase = .status
             case .status:
                 guard let nl = buffer.firstIndex(of: 10) else {
-                    if buffer.count > 16 { throw ProtocolError.malformedStatus(String(decoding: buffer, as: UTF8.self)) }
+                    if buffer.count > 16 { throw Self.malformedStatus(String(decoding: buffer, as: UTF8.self)) }
                     return
                 }
                 var text = String(decoding: buffer[..<nl], as: UTF8.self)
                 if crlf, text.hasSuffix("\r") { text.removeLast() }
-                guard let status = Int32(text) else { throw ProtocolError.malformedStatus(text) }
+                guard let status = Int32(text) else { throw Self.malformedStatus(text) }
                 remainder = Array(buffer[(nl + 1)...])
                 buffer = []
                 if crlf { stdout = Self.uncrlf(stdout); stderr = Self.uncrlf(stderr) }
@@ -104,5 +104,11 @@ public struct FrameParser: Sendable {
             out.append(b[i]); i += 1
         }
         return out
+    }
+}
+
+extension FrameParser {
+    static func malformedStatus(_ s: String) -> RehearsalError {
+        .infrastructure("malformed exit status \(s.debugDescription) in the guest's answer")
     }
 }

@@ -67,7 +67,7 @@ public enum ShellProtocol {
     /// The text that runs `command` as frame `a + b`.
     public static func invocation(_ command: String, _ a: Int, _ b: Int) throws -> String {
         if let bad = command.unicodeScalars.first(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) {
-            throw ProtocolError.controlCharacter(bad.value)
+            throw RehearsalError.scenario("command contains control character 0x\(String(bad.value, radix: 16)); only tab and newline may appear in a command")
         }
         // One line per command, since the loop reads lines: newlines inside
         // the command travel as "$__rhnl" between single-quoted pieces.
@@ -93,19 +93,5 @@ public enum ShellProtocol {
             return (rest + 2, true)
         }
         return bytes.count - rest < 2 ? nil : (rest + 1, false)
-    }
-}
-
-public enum ProtocolError: Error, Equatable, CustomStringConvertible {
-    case controlCharacter(UInt32)
-    case malformedStatus(String)
-
-    public var description: String {
-        switch self {
-        case .controlCharacter(let v):
-            return "command contains control character 0x\(String(v, radix: 16)); only tab and newline may appear in a command"
-        case .malformedStatus(let s):
-            return "malformed exit status \(s.debugDescription) in the guest's answer"
-        }
     }
 }

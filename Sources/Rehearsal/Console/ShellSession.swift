@@ -56,19 +56,19 @@ public actor ShellSession {
         var offset = 0
         var pause: UInt64 = 100_000
         while offset < bytes.count {
-            guard let channel = channel() else { throw MachineError.infrastructure("the machine is powered off") }
+            guard let channel = channel() else { throw RehearsalError.infrastructure("the machine is powered off") }
             let n: Int?
             do { n = try channel.trySend(bytes[offset...]) } catch {
-                throw MachineError.infrastructure("writing to the command channel failed: \(error)")
+                throw RehearsalError.infrastructure("writing to the command channel failed: \(error)")
             }
             if let n {
                 offset += n
                 pause = 100_000
                 continue
             }
-            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while writing to the guest") }
-            if Task.isCancelled { throw MachineError.interrupted("cancelled while writing to the guest") }
-            if deadline.hasPassed { throw MachineError.timeout("timed out writing to the guest: its console is not reading") }
+            if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig) while writing to the guest") }
+            if Task.isCancelled { throw RehearsalError.interrupted("cancelled while writing to the guest") }
+            if deadline.hasPassed { throw RehearsalError.timeout("timed out writing to the guest: its console is not reading") }
             // The guest's UART is full; it drains at serial speed.
             try? await Task.sleep(nanoseconds: pause)
             pause = min(pause * 2, 10_000_000)
@@ -141,9 +141,10 @@ public actor ShellSession {
                     }
                     return nil
                 }
-            } catch MachineError.timeout(let message) {
+            } catch let e as RehearsalError where e.code == .timeout {
+                let message = e.message
                 continuation = io.channelEndsAtContinuationPrompt
-                if deadline.hasPassed { throw MachineError.timeout(message) }
+                if deadline.hasPassed { throw RehearsalError.timeout(message) }
                 // Probes are tiny; a short cap keeps readiness from being noticed late.
                 gap = min(gap * 1.5, 0.25)
             }
@@ -158,11 +159,7 @@ public actor ShellSession {
 
     private func launchNow(_ command: String, deadline: Deadline) async throws {
         let (a, b, _) = numbers()
-        do {
-            try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
-        } catch let e as ProtocolError {
-            throw MachineError.scenario(e.description)
-        }
+        try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
     }
 
     /// Runs `command` and returns its result; throws on deadline, incident or signal.
@@ -172,27 +169,24 @@ public actor ShellSession {
     }
 
     private func runNow(_ command: String, deadline: Deadline) async throws -> CommandResult {
-        if let broken { throw MachineError.infrastructure(broken) }
-        guard connected else { throw MachineError.scenario("the guest's shell is not answering (it did not come back after the last boot)") }
+        if let broken { throw RehearsalError.infrastructure(broken) }
+        guard connected else { throw RehearsalError.scenario("the guest's shell is not answering (it did not come back after the last boot)") }
         let (a, b, m) = numbers()
-        do {
-            try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
-        } catch let e as ProtocolError {
-            throw MachineError.scenario(e.description)
-        }
+        try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
         do {
             return try await awaitAnswer(FrameParser(marker: m, crlf: crlf), until: deadline, what: "running `\(Self.short(command))`")
-        } catch MachineError.timeout(let what) {
+        } catch let e as RehearsalError where e.code == .timeout {
+                let what = e.message
             // ^C reaches the command's process group. An interactive shell
             // then also abandons our read loop (ash and bash treat a job
             // killed by SIGINT as their own ^C), so set the loop up again.
             try? await write("\u{03}", deadline: .after(seconds: 2))
             do {
                 try await enterProtocolMode(deadline: .after(seconds: 10))
-            } catch MachineError.timeout {
+            } catch RehearsalError.Code.timeout {
                 broken = "the command channel is unusable: `\(Self.short(command))` did not stop after ^C"
             }
-            throw MachineError.timeout(what)
+            throw RehearsalError.timeout(what)
         }
     }
 
@@ -200,8 +194,8 @@ public actor ShellSession {
         var parser = start
         return try await io.wait(until: deadline, what: what) { view in
             if !view.channel.isEmpty {
-                do { try parser.feed(view.channel) } catch {
-                    throw MachineError.infrastructure("the guest's answer was garbled: \(error)")
+                do { try parser.feed(view.channel) } catch let e as RehearsalError {
+                    throw RehearsalError.infrastructure("the guest's answer was garbled: \(e.message)", underlying: e)
                 }
                 view.channel.removeAll(keepingCapacity: true)
             }

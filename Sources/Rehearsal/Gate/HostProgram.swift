@@ -17,9 +17,9 @@ public enum HostProgram {
     /// `stdio`: the descriptors that become the command's 0, 1 and 2 (tests give a pipe).
     static func run(_ argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
                     stdio: [Int32]) throws -> Int32 {
-        guard let name = argv.first, !name.isEmpty else { throw MachineError.scenario("no command to run") }
+        guard let name = argv.first, !name.isEmpty else { throw RehearsalError.scenario("no command to run") }
         guard let path = resolve(name, path: environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin") else {
-            throw MachineError.scenario("command not found: \(name)")
+            throw RehearsalError.scenario("command not found: \(name)")
         }
         // ^C now belongs to the command; the harness only waits, so that it
         // never exits under a running upgrade or without recording the decision.

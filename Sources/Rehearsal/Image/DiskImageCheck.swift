@@ -10,30 +10,23 @@ import Foundation
 /// input read-only (and `-U` lets them read an image another QEMU holds).
 public enum DiskImageCheck {
     /// What is wrong with an image, as one line naming the file.
-    public struct Problem: Error, Sendable, CustomStringConvertible {
-        public let path: String
-        public let reason: String
-        public init(_ path: String, _ reason: String) {
-            self.path = path
-            self.reason = reason
-        }
-        public var description: String { "\(path): \(reason)" }
+    static func problem(_ path: String, _ reason: String) -> RehearsalError {
+        RehearsalError(.badImage, reason, file: path)
     }
-
     /// Checks the image at `path` and returns its format: `declared`, or
-    /// what `qemu-img` sees when nothing is declared. Throws `Problem`.
+    /// what `qemu-img` sees when nothing is declared. Throws a `.badImage` error naming the file.
     @discardableResult
     public static func check(_ path: String, declared: String?) throws -> String {
         let (format, virtualSize) = try info(path)
         if let declared, declared != format {
-            throw Problem(path, "not a \(declared) image (qemu-img sees \(format))")
+            throw problem(path, "not a \(declared) image (qemu-img sees \(format))")
         }
         guard format == "qcow2" || format == "raw" else {
-            throw Problem(path, "a disk image must be qcow2 or raw (qemu-img sees \(format))")
+            throw problem(path, "a disk image must be qcow2 or raw (qemu-img sees \(format))")
         }
         let sector = try firstSector(path, format: format, virtualSize: virtualSize)
         guard hasBootSignature(sector) else {
-            throw Problem(path, "no boot sector (no 0x55AA signature in its first sector): nothing for the firmware to boot")
+            throw problem(path, "no boot sector (no 0x55AA signature in its first sector): nothing for the firmware to boot")
         }
         return format
     }
@@ -50,13 +43,13 @@ public enum DiskImageCheck {
         do {
             out = try HostCommand.run(["qemu-img", "info", "-U", "--output=json", path])
         } catch let e as HostCommand.Failure {
-            throw Problem(path, "not a disk image qemu-img can read: \(lastLine(e.output))")
+            throw problem(path, "not a disk image qemu-img can read: \(lastLine(e.output))")
         }
         // Warnings may share the output with the JSON; keep the object.
         guard let open = out.firstIndex(of: "{"), let close = out.lastIndex(of: "}"),
               let object = try? JSONSerialization.jsonObject(with: Data(out[open...close].utf8)) as? [String: Any],
               let format = object["format"] as? String else {
-            throw Problem(path, "qemu-img info gave no format: \(lastLine(out))")
+            throw problem(path, "qemu-img info gave no format: \(lastLine(out))")
         }
         return (format, (object["virtual-size"] as? NSNumber)?.int64Value)
     }
@@ -65,7 +58,7 @@ public enum DiskImageCheck {
     static func firstSector(_ path: String, format: String, virtualSize: Int64?) throws -> Data {
         if format == "raw" {
             // A raw image is the guest's disk byte for byte.
-            guard let h = FileHandle(forReadingAtPath: path) else { throw Problem(path, "cannot be read") }
+            guard let h = FileHandle(forReadingAtPath: path) else { throw problem(path, "cannot be read") }
             defer { try? h.close() }
             return (try? h.read(upToCount: 512)) ?? Data()
         }
@@ -77,7 +70,7 @@ public enum DiskImageCheck {
             try HostCommand.run(["qemu-img", "dd", "-U", "-f", format, "-O", "raw", "bs=512", "count=1",
                                  "if=\(path)", "of=\(scratch.path)"])
         } catch let e as HostCommand.Failure {
-            throw Problem(path, "qemu-img cannot read its first sector: \(lastLine(e.output))")
+            throw problem(path, "qemu-img cannot read its first sector: \(lastLine(e.output))")
         }
         return (try? Data(contentsOf: scratch)) ?? Data()
     }

@@ -49,10 +49,7 @@ public struct Generation: Sendable, Codable, Equatable {
     /// generation of its own, identified by the SHA-256 of its bytes.
     /// The image must be of its declared format and have a boot sector (`DiskImageCheck`).
     public static func diskImage(_ path: String, format declared: String? = nil) throws -> Generation {
-        let format: String
-        do { format = try DiskImageCheck.check(path, declared: declared) } catch let e as DiskImageCheck.Problem {
-            throw MachineError.scenario(e.description)
-        }
+        let format = try DiskImageCheck.check(path, declared: declared)
         let sum = try SHA256.file(path)
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
         let identity = "disk image\nformat \(format)\ndisk \(sum)\n"
@@ -101,17 +98,14 @@ struct RecipeManifest: Codable {
     var payloads: [String: String]?
 }
 
-public enum ImageError: Error, CustomStringConvertible {
-    case notFound(String, searched: [String])
-    case invalid(String, String)
-    case buildFailed(String, String)
-
-    public var description: String {
-        switch self {
-        case let .notFound(name, searched):
-            return "no image or generation `\(name)`: no recipe builds it in \(searched.joined(separator: ", "))"
-        case let .invalid(path, why): return "image \(path) is not usable: \(why)"
-        case let .buildFailed(name, why): return "building image `\(name)` failed: \(why)"
-        }
+extension RehearsalError {
+    static func imageNotFound(_ name: String, searched: [String]) -> RehearsalError {
+        RehearsalError(.unknownImage, "no image or generation `\(name)`: no recipe builds it in \(searched.joined(separator: ", "))")
+    }
+    static func imageInvalid(_ path: String, _ why: String) -> RehearsalError {
+        RehearsalError(.badImage, "image \(path) is not usable: \(why)")
+    }
+    static func imageBuildFailed(_ name: String, _ why: String, underlying: (any Error & Sendable)? = nil) -> RehearsalError {
+        RehearsalError(.imageBuild, "building image `\(name)` failed: \(why)", underlying: underlying)
     }
 }

@@ -12,7 +12,7 @@ public enum GenerationStore {
         let sealed = try decoder.decode(Sealed.self, from: data)
         for g in sealed.generations {
             for path in [g.kernel, g.initrd, g.disk].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
-                throw ImageError.invalid(directory.path, "\(path) is missing")
+                throw RehearsalError.imageInvalid(directory.path, "\(path) is missing")
             }
         }
         return BuiltRecipe(recipe: sealed.recipe, directory: directory, generations: sealed.generations,
@@ -29,14 +29,14 @@ public enum GenerationStore {
             manifestData = try Data(contentsOf: directory.appendingPathComponent("image.json"))
             manifest = try JSONDecoder().decode(RecipeManifest.self, from: manifestData)
         } catch {
-            throw ImageError.invalid(directory.path, "no readable image.json (\(error))")
+            throw RehearsalError.imageInvalid(directory.path, "no readable image.json (\(error))")
         }
-        guard !manifest.generations.isEmpty else { throw ImageError.invalid(directory.path, "image.json names no generation") }
+        guard !manifest.generations.isEmpty else { throw RehearsalError.imageInvalid(directory.path, "image.json names no generation") }
         var fileDigests: [String: String] = [:]
         func fileDigest(_ rel: String) throws -> String {
             if let d = fileDigests[rel] { return d }
             let path = directory.appendingPathComponent(rel).path
-            guard FileManager.default.fileExists(atPath: path) else { throw ImageError.invalid(directory.path, "\(rel) is missing") }
+            guard FileManager.default.fileExists(atPath: path) else { throw RehearsalError.imageInvalid(directory.path, "\(rel) is missing") }
             let d = try SHA256.file(path)
             fileDigests[rel] = d
             return d
@@ -46,8 +46,8 @@ public enum GenerationStore {
         let now = Date()
         for e in manifest.generations {
             let boot = e.boot ?? .direct
-            if boot == .direct, e.kernel == nil { throw ImageError.invalid(directory.path, "generation \(e.name) boots directly but names no kernel") }
-            if boot == .firmware, e.disk == nil { throw ImageError.invalid(directory.path, "generation \(e.name) boots by firmware but has no disk") }
+            if boot == .direct, e.kernel == nil { throw RehearsalError.imageInvalid(directory.path, "generation \(e.name) boots directly but names no kernel") }
+            if boot == .firmware, e.disk == nil { throw RehearsalError.imageInvalid(directory.path, "generation \(e.name) boots by firmware but has no disk") }
             let cmdline = try e.cmdline.map { rel -> String in
                 try String(contentsOf: directory.appendingPathComponent(rel), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             }

@@ -24,7 +24,7 @@ public struct ImageRecipe: Sendable {
         if reference.contains("/") {
             let url = URL(fileURLWithPath: reference).standardizedFileURL
             guard fm.fileExists(atPath: url.appendingPathComponent("build.sh").path) else {
-                throw ImageError.notFound(reference, searched: [url.path])
+                throw RehearsalError.imageNotFound(reference, searched: [url.path])
             }
             return (ImageRecipe(name: url.lastPathComponent, directory: url), nil)
         }
@@ -43,7 +43,7 @@ public struct ImageRecipe: Sendable {
                 if recipe.generationNames().contains(reference) { return (recipe, reference) }
             }
         }
-        throw ImageError.notFound(reference, searched: searchPaths.map(\.path))
+        throw RehearsalError.imageNotFound(reference, searched: searchPaths.map(\.path))
     }
 
     /// Where recipes are looked for: `$REHEARSE_IMAGES`, then an `Images/`
@@ -84,7 +84,7 @@ public struct ImageRecipe: Sendable {
         do {
             inputs = try HostCommand.run([script.path, "inputs"], environment: environment(state))
         } catch {
-            throw ImageError.buildFailed(name, "listing its inputs: \(error)")
+            throw RehearsalError.imageBuildFailed(name, "listing its inputs: \(error)")
         }
         manifest += inputs
         return SHA256.hex(Data(manifest.utf8))
@@ -166,8 +166,8 @@ public struct ImageRecipe: Sendable {
             try GenerationStore.seal(directory: partial, final: dir, recipe: name, recipeDigest: digest)
         } catch {
             try? FileManager.default.removeItem(at: partial)
-            if let e = error as? ImageError { throw e }
-            throw ImageError.buildFailed(name, "\(error)")
+            if let e = error as? RehearsalError { throw e }
+            throw RehearsalError.imageBuildFailed(name, "\(error)", underlying: error as? any Error & Sendable)
         }
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.moveItem(at: partial, to: dir)
@@ -178,7 +178,7 @@ public struct ImageRecipe: Sendable {
     public func generation(_ name: String?, state: StateDirectory, progress: @escaping @Sendable (String) -> Void) throws -> Generation {
         let built = try build(state: state, progress: progress)
         guard let g = name.map({ built.generation(named: $0) }) ?? built.generations.first else {
-            throw ImageError.invalid(built.directory.path, "recipe \(self.name) built no generation named \(name ?? "?")")
+            throw RehearsalError.imageInvalid(built.directory.path, "recipe \(self.name) built no generation named \(name ?? "?")")
         }
         return g
     }

@@ -68,21 +68,21 @@ public struct NixOSSystem: Sendable, Equatable {
         let top = Self.toplevel(of: path)
         let store = top.deletingLastPathComponent().path
         for entry in Self.entries where !Self.hasEntry(top.path, entry) {
-            throw MachineError.scenario("\(path) is not a NixOS system: \(top.path) has no `\(entry)`")
+            throw RehearsalError.scenario("\(path) is not a NixOS system: \(top.path) has no `\(entry)`")
         }
         guard URL(fileURLWithPath: store).lastPathComponent == "store" else {
-            throw MachineError.scenario("\(path): the toplevel \(top.path) is not directly in a Nix store (…/nix/store)")
+            throw RehearsalError.scenario("\(path): the toplevel \(top.path) is not directly in a Nix store (…/nix/store)")
         }
         self.store = store
         self.toplevelName = top.lastPathComponent
         self.kernel = try Self.follow("\(top.path)/kernel", storeGuess: store)
         self.initrd = try Self.follow("\(top.path)/initrd", storeGuess: store)
         for (role, file) in [("kernel", kernel), ("initrd", initrd)] where !FileManager.default.isReadableFile(atPath: file) {
-            throw MachineError.scenario("\(path): its \(role) \(file) is not a readable file")
+            throw RehearsalError.scenario("\(path): its \(role) \(file) is not a readable file")
         }
         let params = try Self.follow("\(top.path)/kernel-params", storeGuess: store)
         guard let text = try? String(contentsOfFile: params, encoding: .utf8) else {
-            throw MachineError.scenario("\(path): cannot read its kernel-params")
+            throw RehearsalError.scenario("\(path): cannot read its kernel-params")
         }
         self.kernelParams = text.trimmingCharacters(in: .whitespacesAndNewlines)
         self.version = (try? Self.follow("\(top.path)/nixos-version", storeGuess: store))
@@ -121,7 +121,7 @@ public struct NixOSSystem: Sendable, Equatable {
                 current = URL(fileURLWithPath: current).deletingLastPathComponent().appendingPathComponent(target).standardizedFileURL.path
             }
         }
-        throw MachineError.scenario("\(path): too many levels of links")
+        throw RehearsalError.scenario("\(path): too many levels of links")
     }
 
     private static func hasEntry(_ dir: String, _ name: String) -> Bool {

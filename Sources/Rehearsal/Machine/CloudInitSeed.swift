@@ -61,13 +61,13 @@ public struct CloudInitSeed: Sendable {
                 try fm.copyItem(atPath: network, toPath: stage.appendingPathComponent("network-config").path)
             }
         } catch {
-            throw MachineError.scenario("cannot read the cloud-init files: \(error.localizedDescription)")
+            throw RehearsalError.scenario("cannot read the cloud-init files: \(error.localizedDescription)")
         }
         do {
             try HostCommand.run(["genisoimage", "-quiet", "-output", image.path, "-volid", "cidata", "-joliet", "-rock", stage.path])
         } catch {
             try? fm.removeItem(at: image)
-            throw MachineError.infrastructure("making the cloud-init seed failed: \(error)")
+            throw RehearsalError.infrastructure("making the cloud-init seed failed: \(error)")
         }
         return CloudInitSeed(image: image)
     }

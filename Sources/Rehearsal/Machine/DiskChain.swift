@@ -32,7 +32,7 @@ struct DiskChain: Sendable {
             try HostCommand.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw.path, active.path])
         } catch {
             try? FileManager.default.removeItem(at: active)
-            throw MachineError.infrastructure("making a fresh root disk failed: \(error)")
+            throw RehearsalError.infrastructure("making a fresh root disk failed: \(error)")
         }
     }
 
@@ -65,7 +65,7 @@ struct DiskChain: Sendable {
         do {
             try HostCommand.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", format, file.path])
         } catch {
-            throw MachineError.infrastructure("creating a disk overlay failed: \(error)")
+            throw RehearsalError.infrastructure("creating a disk overlay failed: \(error)")
         }
     }
 }

@@ -21,7 +21,7 @@ public enum HostMemory {
     static func check(needMiB: Int, availableMiB: Int? = availableMiB()) throws {
         guard let free = availableMiB else { return }
         if needMiB + overheadMiB > free {
-            throw MachineError.infrastructure("the host is out of memory: a machine of \(needMiB) MiB needs about \(needMiB + overheadMiB) MiB and only \(free) MiB is available")
+            throw RehearsalError(.outOfMemory, "the host is out of memory: a machine of \(needMiB) MiB needs about \(needMiB + overheadMiB) MiB and only \(free) MiB is available")
         }
     }
 }

@@ -32,7 +32,7 @@ public final class Hypervisor: Sendable {
             self.uri = requested
             self.rootLock = nil
             do { self.connection = try Connection(uri: requested) } catch let e as LibvirtError {
-                throw MachineError.infrastructure("cannot connect to \(requested): \(e.message)")
+                throw RehearsalError.infrastructure("cannot connect to \(requested): \(e.message)", underlying: e)
             }
             return
         }
@@ -46,15 +46,16 @@ public final class Hypervisor: Sendable {
             }
         }
         guard let (dir, lock) = taken else {
-            throw MachineError.infrastructure("all \(Self.poolSize) embedded libvirt roots under \(roots.path) are in use by other rehearse processes")
+            throw RehearsalError.infrastructure("all \(Self.poolSize) embedded libvirt roots under \(roots.path) are in use by other rehearse processes")
         }
         try Self.prepareEmbeddedRoot(dir)
         self.rootLock = lock
         self.uri = "qemu:///embed?root=\(dir.path)"
         do { self.connection = try Connection(uri: uri) } catch let e as LibvirtError {
             lock.unlock()
-            let hint = e.message.contains("Failed to parse user") ? " (run scripts/setup.sh: it creates the libvirt-qemu account libvirt insists on)" : ""
-            throw MachineError.infrastructure("cannot open libvirt's embedded QEMU driver at \(dir.path): \(e.message)\(hint)")
+            // Decided by the host's state, not libvirt's wording.
+            let hint = getpwnam("libvirt-qemu") == nil ? " (run scripts/setup.sh: it creates the libvirt-qemu account libvirt insists on)" : ""
+            throw RehearsalError.infrastructure("cannot open libvirt's embedded QEMU driver at \(dir.path): \(e.message)\(hint)", underlying: e)
         }
     }
 

@@ -109,7 +109,7 @@ public actor Machine {
             do {
                 domain = try connection.createDomain(xml: xml)
             } catch let e as LibvirtError {
-                throw MachineError.infrastructure("starting the machine failed: \(e.message)")
+                throw RehearsalError.infrastructure("starting the machine failed: \(e.message)", underlying: e)
             }
             // From here on the domain exists: any failure must destroy it.
             do {
@@ -120,7 +120,7 @@ public actor Machine {
             } catch {
                 io.markStopping()
                 try? domain.destroy()
-                throw MachineError.infrastructure("attaching to the machine's consoles failed: \(error)")
+                throw RehearsalError.infrastructure("attaching to the machine's consoles failed: \(error)")
             }
         }
     }
@@ -160,7 +160,7 @@ public actor Machine {
         if files.payload != nil {
             let r = try await run(Payload.mountCommand, deadline: deadline)
             guard r.status == 0 else {
-                throw MachineError.scenario("mounting the payload at \(Payload.mountPoint) failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw RehearsalError.scenario("mounting the payload at \(Payload.mountPoint) failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         }
         let kernel = try? await run("uname -r", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -178,7 +178,7 @@ public actor Machine {
     public func bootID(deadline: Deadline) async throws -> String {
         let r = try await run("cat /proc/sys/kernel/random/boot_id", deadline: deadline)
         let id = r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard r.status == 0, !id.isEmpty else { throw MachineError.scenario("cannot read the guest's boot id: \(r.stderrText)") }
+        guard r.status == 0, !id.isEmpty else { throw RehearsalError.scenario("cannot read the guest's boot id: \(r.stderrText)") }
         return id
     }
 
@@ -206,7 +206,7 @@ public actor Machine {
             try await connected(deadline: deadline)
         }
         let after = try await bootID(deadline: deadline)
-        guard after != before else { throw MachineError.scenario("the guest did not reboot: its boot id is still \(before)") }
+        guard after != before else { throw RehearsalError.scenario("the guest did not reboot: its boot id is still \(before)") }
         return (before, after)
     }
 
@@ -231,7 +231,7 @@ public actor Machine {
         let limit = Deadline.after(seconds: 120).earlier(deadline)
         do {
             _ = try await io.wait(until: limit, what: "waiting for the guest to power off") { view in view.stops > count ? true : nil }
-        } catch MachineError.timeout {}
+        } catch RehearsalError.Code.timeout {}
         await powerOff()
     }
 
@@ -239,7 +239,7 @@ public actor Machine {
     /// boots into a new generation, or swaps to the other image of an A/B pair).
     public func boot(_ next: Generation, deadline: Deadline) async throws {
         if files.disk == nil, next.disk != nil || next.boot == .firmware {
-            throw MachineError.scenario("generation \(next.name) needs a disk and this machine has none")
+            throw RehearsalError.scenario("generation \(next.name) needs a disk and this machine has none")
         }
         try await shutDown(deadline: deadline)
         previousGeneration = generation
@@ -253,8 +253,8 @@ public actor Machine {
     /// btrfs snapshot taken on a running host). Returns the checkpoint's number.
     @discardableResult
     public func checkpoint(deadline: Deadline) async throws -> Int {
-        guard var disk = files.disk else { throw MachineError.scenario("this machine has no disk to checkpoint") }
-        guard let domain else { throw MachineError.infrastructure("the machine is powered off") }
+        guard var disk = files.disk else { throw RehearsalError.scenario("this machine has no disk to checkpoint") }
+        guard let domain else { throw RehearsalError.infrastructure("the machine is powered off") }
         _ = try await run("sync", deadline: deadline)
         let next = disk.nextFile()
         let snapshot = """
@@ -267,7 +267,7 @@ public actor Machine {
             try await offload { try domain.snapshotDisks(xml: snapshot) }
         } catch let e as LibvirtError {
             try? FileManager.default.removeItem(at: next)
-            throw MachineError.infrastructure("taking a checkpoint failed: \(e.message)")
+            throw RehearsalError.infrastructure("taking a checkpoint failed: \(e.message)", underlying: e)
         }
         disk.froze(next: next)
         files.disk = disk
@@ -289,7 +289,7 @@ public actor Machine {
             return "checkpoint \(checkpoints.count) (\(g.name))"
         }
         guard let previous = previousGeneration else {
-            throw MachineError.scenario("nothing to roll back to: no checkpoint and no earlier `boot:`")
+            throw RehearsalError.scenario("nothing to roll back to: no checkpoint and no earlier `boot:`")
         }
         try await shutDown(deadline: deadline)
         previousGeneration = generation

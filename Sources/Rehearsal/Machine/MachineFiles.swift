@@ -26,7 +26,7 @@ struct MachineFiles: Sendable {
                     try? FileManager.default.removeItem(at: copy)
                     try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: copy)
                 } catch {
-                    throw MachineError.infrastructure("copying the Ignition config failed: \(error)")
+                    throw RehearsalError.infrastructure("copying the Ignition config failed: \(error)")
                 }
                 files.ignition = copy
             }

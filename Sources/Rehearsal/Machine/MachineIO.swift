@@ -166,9 +166,9 @@ public final class MachineIO: Sendable {
             case .incident:
                 throw describe(await mostTelling())
             case .pending(let version):
-                if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig) while \(what)") }
-                if Task.isCancelled { throw MachineError.interrupted("cancelled while \(what)") }
-                if deadline.hasPassed { throw MachineError.timeout("timed out \(what)") }
+                if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig) while \(what)") }
+                if Task.isCancelled { throw RehearsalError.interrupted("cancelled while \(what)") }
+                if deadline.hasPassed { throw RehearsalError.timeout("timed out \(what)") }
                 await changed(since: version, until: deadline)
             }
         }
@@ -213,7 +213,7 @@ public final class MachineIO: Sendable {
     public func pause(seconds: Double) async throws {
         do {
             _ = try await wait(until: .after(seconds: seconds), what: "waiting to retry") { _ -> Bool? in nil }
-        } catch MachineError.timeout {}
+        } catch RehearsalError.Code.timeout {}
     }
 
     /// The incident that best explains what happened. A console stream
@@ -265,7 +265,7 @@ public final class MachineIO: Sendable {
         }
     }
 
-    func describe(_ incident: Incident) -> MachineError {
+    func describe(_ incident: Incident) -> RehearsalError {
         switch incident {
         case .trouble(let t):
             return .scenario("\(t.kind) on the console: \(t.line.trimmingCharacters(in: .whitespaces))")

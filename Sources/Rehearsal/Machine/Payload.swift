@@ -16,7 +16,7 @@ public struct Payload: Sendable {
     public static func make(from source: URL, in directory: URL) throws -> Payload {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDir), isDir.boolValue else {
-            throw MachineError.scenario("the payload \(source.path) is not a directory")
+            throw RehearsalError.scenario("the payload \(source.path) is not a directory")
         }
         let bytes = Int64((try? HostCommand.run(["du", "-sb", source.path]))?.split(separator: "\t").first.flatMap { Int64($0) } ?? 0)
         let mib = max(16, bytes * 6 / 5 / (1 << 20) + 16)
@@ -25,7 +25,7 @@ public struct Payload: Sendable {
             try HostCommand.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-L", "payload", "-d", source.path, disk.path, "\(mib)M"])
         } catch {
             try? FileManager.default.removeItem(at: disk)
-            throw MachineError.infrastructure("making the payload disk from \(source.path) failed: \(error)")
+            throw RehearsalError.infrastructure("making the payload disk from \(source.path) failed: \(error)")
         }
         return Payload(disk: disk)
     }

@@ -31,13 +31,13 @@ public struct BootCheck: Sendable {
         let state = try await machine.run("timeout \(settle) systemctl is-system-running --wait", deadline: limit)
         let word = state.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         if word != "running" && word != "degraded" {
-            throw MachineError.scenario("after boot: systemd did not settle within \(settle) s (state \(word.isEmpty ? "unknown" : word))")
+            throw RehearsalError.scenario("after boot: systemd did not settle within \(settle) s (state \(word.isEmpty ? "unknown" : word))")
         }
         return true
     }
 
-    /// Runs the check; throws a `CheckFailure` naming the failed units and
-    /// carrying their status and journal, or a scenario failure naming the
+    /// Runs the check; throws a scenario failure naming the failed units,
+    /// with their status and journal as its evidence, or a scenario failure naming the
     /// state systemd never left.
     public func run(on machine: Machine, deadline: Deadline) async throws {
         guard enabled else { return }
@@ -50,8 +50,8 @@ public struct BootCheck: Sendable {
             let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
             let why = try? await machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
                                        deadline: .after(seconds: 30))
-            throw CheckFailure("after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
-                               evidence: why?.stdoutText ?? "")
+            throw RehearsalError(.scenario, "after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
+                                 evidence: why?.stdoutText ?? "")
         }
     }
 }

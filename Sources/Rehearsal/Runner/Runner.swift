@@ -56,7 +56,7 @@ public final class Runner: Sendable {
 
 
     /// Parses every file, finds every image and checks every disk image before anything boots.
-    /// Throws the first `ScenarioError` (one line, naming file and line).
+    /// Throws the first `RehearsalError` (one line, naming file and line).
     /// With `generation`, that generation (a gate's candidate) takes the
     /// place of the one each scenario's `machine:` names.
     public static func prepare(files: [String], generation: String? = nil) throws -> [Prepared] {
@@ -73,21 +73,19 @@ public final class Runner: Sendable {
                     s.machine.system = files
                     s.machine.image = files.displayName
                 } else if [".qcow2", ".raw", ".img"].contains(where: { generation.hasSuffix($0) }) {
-                    throw ScenarioError(file: generation, line: nil, "no such disk image or NixOS system")
+                    throw RehearsalError.badScenario(file: generation, line: nil, "no such disk image or NixOS system")
                 } else {
                     s.machine.system = nil
                     s.machine.image = generation
                 }
             }
             if case .nixosSystem(let top)? = s.machine.system, !NixOSSystem.looksLikeToplevel(top) {
-                throw ScenarioError(file: f, line: s.machine.imageLine,
-                                    "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
+                throw RehearsalError.badScenario(file: f, line: s.machine.imageLine, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
             }
             if case let .diskImage(disk, format)? = s.machine.system {
                 // Wrong format or no boot sector: refused now, not after a boot that finds nothing.
-                do { try DiskImageCheck.check(disk, declared: format) } catch let e as DiskImageCheck.Problem {
-                    if let generation { throw ScenarioError(file: generation, line: nil, e.reason) }
-                    throw ScenarioError(file: f, line: s.machine.imageLine, e.description)
+                do { try DiskImageCheck.check(disk, declared: format) } catch let e as RehearsalError where generation == nil {
+                    throw RehearsalError(e.code, e.description, file: f, line: s.machine.imageLine)
                 }
             }
             let paths = ImageRecipe.searchPaths(scenarioFile: f)
@@ -95,8 +93,8 @@ public final class Runner: Sendable {
                 do {
                     let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: paths)
                     return GenerationReference(recipe: recipe, name: name)
-                } catch let e as ImageError {
-                    throw ScenarioError(file: f, line: line, e.description)
+                } catch let e as RehearsalError {
+                    throw e.at(f, line: line)
                 }
             }
             var generations: [String: GenerationReference] = [:]
@@ -108,8 +106,8 @@ public final class Runner: Sendable {
             if case .recipe(let name, _)? = s.machine.payload {
                 do {
                     payloadRecipe = try ImageRecipe.resolve(name, searchPaths: paths).recipe
-                } catch let e as ImageError {
-                    throw ScenarioError(file: f, line: s.machine.payloadLine, e.description)
+                } catch let e as RehearsalError {
+                    throw e.at(f, line: s.machine.payloadLine)
                 }
             }
             return Prepared(scenario: s, generations: generations, payloadRecipe: payloadRecipe)
@@ -143,8 +141,9 @@ public final class Runner: Sendable {
         let (state, observer) = (options.state, self.observer)
         do {
             return try await offload { try recipe.build(state: state) { observer?.imageProgress(recipe.name, $0) } }
-        } catch let e as ImageError {
-            throw MachineError.infrastructure(e.description)
+        } catch let e as RehearsalError where e.code.kind == .badInput {
+            // Found when the scenario was prepared: unusable now is our side's failure.
+            throw RehearsalError.infrastructure(e.description, underlying: e)
         }
     }
 
@@ -152,7 +151,7 @@ public final class Runner: Sendable {
     public func generation(_ ref: GenerationReference) async throws -> Generation {
         let built = try await build(ref.recipe)
         guard let g = ref.name.map({ built.generation(named: $0) }) ?? built.generations.first else {
-            throw MachineError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
+            throw RehearsalError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
         }
         return g
     }
@@ -165,7 +164,7 @@ public final class Runner: Sendable {
         case .recipe(let name, let payload)?:
             guard let recipe = p.payloadRecipe else { return nil }
             guard let dir = try await build(recipe).payloads[payload] else {
-                throw MachineError.scenario("\(p.scenario.file):\(p.scenario.machine.payloadLine): recipe \(name) builds no payload `\(payload)`")
+                throw RehearsalError.scenario("\(p.scenario.file):\(p.scenario.machine.payloadLine): recipe \(name) builds no payload `\(payload)`")
             }
             return dir
         }
@@ -182,8 +181,9 @@ public final class Runner: Sendable {
             do {
                 let (recipe, generationName) = try ImageRecipe.resolve(name, searchPaths: paths)
                 return try await generation(GenerationReference(recipe: recipe, name: generationName))
-            } catch let e as ImageError {
-                throw MachineError.scenario(e.description)
+            } catch let e as RehearsalError where e.code.kind == .badInput {
+                // A Swift scenario named it: the scenario's failure.
+                throw RehearsalError.scenario(e.description)
             }
         }
     }
@@ -239,7 +239,7 @@ public final class Runner: Sendable {
 
     /// A boot that failed, with the console's last lines once the machine had started.
     public struct BootFailure: Error {
-        public var error: MachineError
+        public var error: RehearsalError
         public var console: [String]?
         /// False when the machine started but its shell never answered.
         public var shellAnswered = true
@@ -261,7 +261,7 @@ public final class Runner: Sendable {
             }
             let payload = try await payloadDirectory(p)
             return (generation, h, payload)
-        } catch let e as MachineError {
+        } catch let e as RehearsalError {
             throw BootFailure(error: e, console: nil)
         }
     }
@@ -276,17 +276,17 @@ public final class Runner: Sendable {
         // The boot and its check hold one of the connection's boot slots;
         // the time spent waiting for one does not count against the deadline.
         let queued = Stopwatch()
-        do { try await h.bootSlots.acquire() } catch let e as MachineError { throw BootFailure(error: e, console: nil) }
+        do { try await h.bootSlots.acquire() } catch let e as RehearsalError { throw BootFailure(error: e, console: nil) }
         defer { h.bootSlots.release() }
         let waited = queued.seconds
         let deadline = given.later(by: waited)
         do {
-            if let sig = Interruption.shared.requested { throw MachineError.interrupted("interrupted by \(sig)") }
-            if Task.isCancelled { throw MachineError.interrupted("cancelled") }
+            if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig)") }
+            if Task.isCancelled { throw RehearsalError.interrupted("cancelled") }
             observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri, run: runID)
             machine = try await Machine(name: domainName ?? "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
                                         runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload)
-        } catch let e as MachineError {
+        } catch let e as RehearsalError {
             throw BootFailure(error: e, console: nil)
         }
         do {
@@ -296,8 +296,7 @@ public final class Runner: Sendable {
             let tail = machine.io.consoleTail(15)
             let answered = await machine.readySeconds != nil
             await machine.destroy()
-            if let e = error as? CheckFailure { throw BootFailure(error: .scenario(e.message), console: tail, shellAnswered: answered) }
-            throw BootFailure(error: error as? MachineError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
+            throw BootFailure(error: error as? RehearsalError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
         }
         observer?.machineReady(s, seconds: await machine.readySeconds ?? 0, run: runID)
         return (machine, waited)

@@ -40,7 +40,7 @@ public actor ScenarioRun {
         do {
             directory = try runner.options.state.create(base.appendingPathComponent("\(runID)-\(Runner.slug(scenario.name))"))
         } catch {
-            throw MachineError.infrastructure("cannot create the run directory: \(error)")
+            throw RehearsalError.infrastructure("cannot create the run directory: \(error)")
         }
         result.runDirectory = directory.path
         runner.observer?.scenarioStarted(scenario, run: runID)
@@ -51,7 +51,7 @@ public actor ScenarioRun {
 
     /// Builds the image, starts the machine `p` declares and waits until its
     /// shell answers and the boot check passes. A failed boot is the
-    /// scenario's failure (recorded here) and is thrown as `MachineError`.
+    /// scenario's failure (recorded here) and is thrown as `RehearsalError`.
     func boot(_ p: Runner.Prepared, generation: Generation? = nil, bootCheck: Bool = true, machineName: String? = nil) async throws -> Machine {
         // The first machine lives in the run directory itself; others (named)
         // in a folder each, so that every machine keeps its own transcripts.
@@ -80,7 +80,7 @@ public actor ScenarioRun {
             return m
         } catch let e as Runner.BootFailure {
             result.console = e.console
-            fail(Self.outcome(e.error), "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
+            fail(e.error.outcome, "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
             throw e.error
         }
     }
@@ -136,14 +136,5 @@ public actor ScenarioRun {
         runner.observer?.scenarioFinished(result, run: runID)
         finished = result
         return result
-    }
-
-    /// The outcome a machine error stands for: the one mapping from errors to outcomes.
-    static func outcome(_ e: MachineError) -> Outcome {
-        switch e {
-        case .scenario, .timeout: return .failed
-        case .infrastructure: return .infrastructure
-        case .interrupted: return .interrupted
-        }
     }
 }

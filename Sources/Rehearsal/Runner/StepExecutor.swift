@@ -10,7 +10,7 @@ public enum StepExecutor {
         public var bootCheck = BootCheck()
         /// Finds (building if needed) a generation named in a `boot:` step.
         public var generation: @Sendable (String) async throws -> Generation = { name in
-            throw MachineError.scenario("no generation \(name) is known here")
+            throw RehearsalError.scenario("no generation \(name) is known here")
         }
         /// The scenario's deadline and timeout, named when a step's timeout is cut short by it.
         public var scenarioDeadline: (deadline: Deadline, seconds: Double)?
@@ -68,8 +68,8 @@ public enum StepExecutor {
                 let check = "grep -qiE '^ *[0-9]+: [0-9A-F]+:\(hex) [0-9A-F]+:[0-9A-F]+ 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
                 do {
                     try await retry(check, wantZero: true, on: machine, deadline: deadline, into: &r)
-                } catch MachineError.timeout {
-                    throw MachineError.timeout("timed out after \(r.attempts ?? 0) attempts: nothing listens on TCP port \(port)")
+                } catch RehearsalError.Code.timeout {
+                    throw RehearsalError.timeout("timed out after \(r.attempts ?? 0) attempts: nothing listens on TCP port \(port)")
                 }
                 r.stdout = nil
             case .reboot(let c):
@@ -85,7 +85,9 @@ public enum StepExecutor {
                 r.stdout = matched
             case .boot(let name):
                 let next: Generation
-                do { next = try await context.generation(name) } catch let e as ImageError { throw MachineError.infrastructure(e.description) }
+                do { next = try await context.generation(name) } catch let e as RehearsalError where e.code.kind == .badInput {
+                    throw RehearsalError.infrastructure(e.description, underlying: e)
+                }
                 let before = await machine.generation.name
                 try await machine.boot(next, deadline: deadline)
                 r.stdout = "\(before) -> \(next.name) (\(next.shortDigest)), \(next.boot.rawValue) boot\n"
@@ -107,11 +109,9 @@ public enum StepExecutor {
                 if let kernel, !kernel.matchesWhole(release) { problems.append("running kernel is \(release), expected /\(kernel.source)/") }
                 if !problems.isEmpty { fail(&r, problems.joined(separator: "; ")) }
             }
-        } catch let e as MachineError {
+        } catch let e as RehearsalError {
             await judge(e, step: step, machine: machine, context: context, into: &r)
-        } catch let e as CheckFailure {
-            await judge(.scenario(e.message), step: step, machine: machine, context: context, into: &r)
-            r.stdout = e.evidence
+            if let evidence = e.evidence { r.stdout = evidence }
         } catch {
             r.outcome = .infrastructure
             r.message = "\(error)"
@@ -130,14 +130,14 @@ public enum StepExecutor {
             let out = try await machine.run(probe, deadline: deadline)
             guard out.status == 0 else {
                 record(out, into: &r)
-                throw MachineError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw RehearsalError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             last = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
             if last == "active" { r.stdout = "\(unit) is active\n"; return true }
             if last == "failed" {
                 let why = try await machine.run("systemctl status --no-pager --lines=0 \(q); journalctl --no-pager -o short-monotonic -n 20 -u \(q)", deadline: .after(seconds: 30))
                 record(why, into: &r)
-                throw MachineError.scenario("\(unit) failed")
+                throw RehearsalError.scenario("\(unit) failed")
             }
             return false
         } timedOut: { attempts in
@@ -150,8 +150,8 @@ public enum StepExecutor {
         var status: Int32 = 0
         try await poll(on: machine, deadline: deadline, into: &r) { attempts, r in
             let out: CommandResult
-            do { out = try await machine.run(command, deadline: deadline) } catch MachineError.timeout {
-                throw MachineError.timeout("timed out after \(attempts) attempts of `\(command)`")
+            do { out = try await machine.run(command, deadline: deadline) } catch RehearsalError.Code.timeout {
+                throw RehearsalError.timeout("timed out after \(attempts) attempts of `\(command)`")
             }
             record(out, into: &r)
             status = out.status
@@ -172,10 +172,10 @@ public enum StepExecutor {
             attempts += 1
             r.attempts = attempts
             if try await attempt(attempts, &r) { return }
-            if deadline.remaining < pause { throw MachineError.timeout(timedOut(attempts)) }
+            if deadline.remaining < pause { throw RehearsalError.timeout(timedOut(attempts)) }
             do {
                 _ = try await machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
-            } catch MachineError.timeout {}
+            } catch RehearsalError.Code.timeout {}
             pause = min(pause * 2, 1)
         }
     }
@@ -192,23 +192,14 @@ public enum StepExecutor {
     }
 
     /// Turns a machine error into the step's outcome, quoting the console.
-    static func judge(_ e: MachineError, step: Step, machine: Machine, context: Context, into r: inout StepResult) async {
-        switch e {
-        case .scenario(let m):
-            r.outcome = .failed
-            r.message = m
-        case .infrastructure(let m):
-            r.outcome = .infrastructure
-            r.message = m
-        case .timeout(let m):
-            r.outcome = .failed
-            r.message = "\(m) (step timeout \(format(step.timeout ?? step.defaultTimeout)) s)"
+    static func judge(_ e: RehearsalError, step: Step, machine: Machine, context: Context, into r: inout StepResult) async {
+        r.outcome = e.outcome
+        r.message = e.description
+        if e.code == .timeout {
+            r.message! += " (step timeout \(format(step.timeout ?? step.defaultTimeout)) s)"
             if let (deadline, seconds) = context.scenarioDeadline, deadline.hasPassed {
                 r.message! += "; the scenario's timeout of \(format(seconds)) s has passed"
             }
-        case .interrupted(let m):
-            r.outcome = .interrupted
-            r.message = m
         }
         if case .trouble(let t)? = machine.io.firstIncident {
             await machine.io.settle(seconds: 0.5)

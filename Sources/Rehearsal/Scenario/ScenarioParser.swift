@@ -24,7 +24,7 @@ public enum ScenarioParser {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw ScenarioError(file: path, line: nil, "cannot read the file: \(error.localizedDescription)")
+            throw RehearsalError.badScenario(file: path, line: nil, "cannot read the file: \(error.localizedDescription)")
         }
         return try parse(text: text, file: path)
     }
@@ -36,11 +36,11 @@ public enum ScenarioParser {
         } catch let e as YamlError {
             throw yamlError(e, file: file)
         } catch {
-            throw ScenarioError(file: file, line: nil, "not valid YAML: \(error)")
+            throw RehearsalError.badScenario(file: file, line: nil, "not valid YAML: \(error)")
         }
         let r = Reader(file: file)
         guard let node, let top = node.mapping else {
-            throw ScenarioError(file: file, line: node?.mark?.line ?? 1, "a scenario is a mapping with `machine:` and `steps:`")
+            throw RehearsalError.badScenario(file: file, line: node?.mark?.line ?? 1, "a scenario is a mapping with `machine:` and `steps:`")
         }
         try r.checkKeys(top, allowed: topKeys, in: "scenario")
 
@@ -259,14 +259,14 @@ public enum ScenarioParser {
         return e
     }
 
-    static func yamlError(_ e: YamlError, file: String) -> ScenarioError {
+    static func yamlError(_ e: YamlError, file: String) -> RehearsalError {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             // The context (e.g. "while scanning a quoted scalar") points where the trouble began.
             let line = context?.mark.line ?? mark.line
-            return ScenarioError(file: file, line: line, "not valid YAML: \(context.map { "\($0.text), " } ?? "")\(problem)")
+            return RehearsalError.badScenario(file: file, line: line, "not valid YAML: \(context.map { "\($0.text), " } ?? "")\(problem)")
         default:
-            return ScenarioError(file: file, line: nil, "not valid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
+            return RehearsalError.badScenario(file: file, line: nil, "not valid YAML: \(String(describing: e).split(separator: "\n").first ?? "")")
         }
     }
 
@@ -274,8 +274,8 @@ public enum ScenarioParser {
     struct Reader {
         let file: String
 
-        func error(_ n: Node, _ message: String) -> ScenarioError {
-            ScenarioError(file: file, line: n.mark?.line, message)
+        func error(_ n: Node, _ message: String) -> RehearsalError {
+            RehearsalError.badScenario(file: file, line: n.mark?.line, message)
         }
 
         func checkKeys(_ m: Node.Mapping, allowed: Set<String>, in context: String) throws {

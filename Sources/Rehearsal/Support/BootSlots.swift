@@ -48,7 +48,7 @@ public final class BootSlots: Sendable {
             }
             c?.resume(returning: false)
         }
-        if !granted { throw MachineError.interrupted("cancelled while waiting to boot") }
+        if !granted { throw RehearsalError.interrupted("cancelled while waiting to boot") }
     }
 
     public func release() {

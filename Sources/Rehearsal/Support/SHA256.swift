@@ -18,7 +18,7 @@ public enum SHA256 {
     /// gigabytes, and this pure-Swift digest is for small inputs).
     public static func file(_ path: String) throws -> String {
         do { return String(try HostCommand.run(["sha256sum", path]).prefix(64)) } catch {
-            throw MachineError.infrastructure("cannot read \(path): \(error)")
+            throw RehearsalError.infrastructure("cannot read \(path): \(error)")
         }
     }
 
