@@ -20,10 +20,15 @@ for i in $(seq 8); do
     echo "  - wait_until_succeeds: test -e /run/never"; echo "    timeout: 45"; } > "$work/h$i.yaml"
 done
 export REHEARSE_IMAGES=$PWD/Images
-run() { # jobs -> seconds
-  local t0 t1; t0=$(date +%s.%N)
-  "$bin" run --jobs "$1" --run-dir "$work/runs" "$work"/s*.yaml >/dev/null
-  t1=$(date +%s.%N); echo "$t1 - $t0" | bc
+run() { # jobs -> seconds; the harness's peak RSS (kB) goes to $work/hwm-JOBS
+  local t0 t1 pid v hwm=0; t0=$(date +%s.%N)
+  "$bin" run --jobs "$1" --run-dir "$work/runs" "$work"/s*.yaml >/dev/null & pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    v=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null || true); [ -n "$v" ] && hwm=$v
+    sleep 0.2
+  done
+  wait "$pid"
+  t1=$(date +%s.%N); echo "$hwm" > "$work/hwm-$1"; echo "$t1 - $t0" | bc
 }
 for r in $(seq "$rounds"); do
   one=$(run 1); four=$(run 4)
@@ -37,6 +42,6 @@ for r in $(seq "$rounds"); do
   done
   wait "$pid" || true  # the hold scenarios fail at their timeout, by design
   rss=$hwm
-  printf 'round %d: --jobs 1 %.1f s, --jobs 4 %.1f s, ratio %.2f; peak RSS %d MB with %d guests running at once\n' \
-    "$r" "$one" "$four" "$(echo "$four / $one" | bc -l)" "$((rss / 1024))" "$most"
+  printf 'round %d: --jobs 1 %.1f s, --jobs 4 %.1f s, ratio %.2f; peak RSS %d MB with one guest at a time, %d MB with %d guests running at once\n' \
+    "$r" "$one" "$four" "$(echo "$four / $one" | bc -l)" "$(($(cat "$work/hwm-1") / 1024))" "$((rss / 1024))" "$most"
 done
