@@ -22,6 +22,9 @@ public actor Machine {
     public private(set) var xml: String = ""
     /// Seconds from `createDomain` to the shell answering (set by `waitReady`).
     public private(set) var readySeconds: Double?
+    /// Seconds this machine's reboots spent waiting for a boot slot: time that
+    /// does not count against a step's deadline (see `withBootSlot`).
+    public private(set) var slotWaitSeconds: Double = 0
     public nonisolated let started: Stopwatch
     /// The generation booted now.
     public private(set) var generation: Generation
@@ -133,14 +136,29 @@ public actor Machine {
         await offload { power.cut() }
     }
 
-    /// Starts a new power-on of the same machine (after `powerOff`) and waits for its shell.
-    private func powerOnAgain(cause: String, deadline: Deadline) async throws {
+    /// Starts a new power-on of the same machine (after `powerOff`) and waits
+    /// for its shell. Returns `deadline` moved on by the wait for a boot slot.
+    private func powerOnAgain(cause: String, deadline: Deadline) async throws -> Deadline {
         io.restart()
         nextBootCause = cause
+        return try await withBootSlot(deadline: deadline) { deadline in
+            try await powerOn()
+            try await connected(deadline: deadline)
+        }
+    }
+
+    /// Runs `body` holding one of the host's boot slots. The wait for the
+    /// slot does not count against `deadline`: `body` gets it moved on by
+    /// the wait, and so does what is returned.
+    private func withBootSlot(deadline: Deadline, _ body: (Deadline) async throws -> Void) async throws -> Deadline {
+        let queued = Stopwatch()
         try await hypervisor.bootSlots.acquire()
         defer { hypervisor.bootSlots.release() }
-        try await powerOn()
-        try await connected(deadline: deadline)
+        let waited = queued.seconds
+        slotWaitSeconds += waited
+        let moved = deadline.later(by: waited)
+        try await body(moved)
+        return moved
     }
 
     /// The libvirt domain of the current boot, if powered on.
@@ -185,7 +203,8 @@ public actor Machine {
     /// Has the guest reboot itself with `command`, waits for libvirt to see
     /// the reset and for the new boot's shell to answer, and checks that the
     /// boot id changed. Returns the boot ids before and after.
-    public func reboot(command: String, deadline: Deadline) async throws -> (before: String, after: String) {
+    public func reboot(command: String, deadline given: Deadline) async throws -> (before: String, after: String) {
+        var deadline = given
         let before = try await bootID(deadline: deadline)
         let count = io.rebootCount
         io.expectReboot(true)
@@ -198,12 +217,10 @@ public actor Machine {
             // code): 6 s, then 16 s, 34 s, and minutes after a long upgrade.
             // A fresh QEMU on the same disk boots as fast as the first time.
             await powerOff()
-            try await powerOnAgain(cause: "reboot", deadline: deadline)
+            deadline = try await powerOnAgain(cause: "reboot", deadline: deadline)
         } else {
             nextBootCause = "reboot"
-            try await hypervisor.bootSlots.acquire()
-            defer { hypervisor.bootSlots.release() }
-            try await connected(deadline: deadline)
+            deadline = try await withBootSlot(deadline: deadline) { deadline in try await connected(deadline: deadline) }
         }
         let after = try await bootID(deadline: deadline)
         guard after != before else { throw RehearsalError.scenario("the guest did not reboot: its boot id is still \(before)") }
@@ -213,10 +230,10 @@ public actor Machine {
     /// Cuts the power with no warning to the guest (as a power failure
     /// would), starts it again from the same disk and waits for its shell.
     /// Returns the boot ids before and after.
-    public func powerCycle(deadline: Deadline) async throws -> (before: String, after: String) {
-        let before = try await bootID(deadline: deadline)
+    public func powerCycle(deadline given: Deadline) async throws -> (before: String, after: String) {
+        let before = try await bootID(deadline: given)
         await powerOff()
-        try await powerOnAgain(cause: "power cut", deadline: deadline)
+        let deadline = try await powerOnAgain(cause: "power cut", deadline: given)
         let after = try await bootID(deadline: deadline)
         return (before, after)
     }
@@ -244,7 +261,7 @@ public actor Machine {
         try await shutDown(deadline: deadline)
         previousGeneration = generation
         generation = next
-        try await powerOnAgain(cause: "boot \(next.name)", deadline: deadline)
+        _ = try await powerOnAgain(cause: "boot \(next.name)", deadline: deadline)
     }
 
     /// Keeps the disk state and the booted generation as they are now: the
@@ -285,7 +302,7 @@ public actor Machine {
             try disk.reset(to: layer)
             files.disk = disk
             generation = g
-            try await powerOnAgain(cause: "rollback to checkpoint \(checkpoints.count)", deadline: deadline)
+            _ = try await powerOnAgain(cause: "rollback to checkpoint \(checkpoints.count)", deadline: deadline)
             return "checkpoint \(checkpoints.count) (\(g.name))"
         }
         guard let previous = previousGeneration else {
@@ -294,7 +311,7 @@ public actor Machine {
         try await shutDown(deadline: deadline)
         previousGeneration = generation
         generation = previous
-        try await powerOnAgain(cause: "rollback to \(previous.name)", deadline: deadline)
+        _ = try await powerOnAgain(cause: "rollback to \(previous.name)", deadline: deadline)
         return previous.name
     }
 

@@ -73,13 +73,15 @@ public enum StepExecutor {
                 }
                 r.stdout = nil
             case .reboot(let c):
+                let waited = await machine.slotWaitSeconds
                 let ids = try await machine.reboot(command: c, deadline: deadline)
                 r.stdout = "boot id \(ids.before) -> \(ids.after)\n"
-                try await bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline.later(by: await machine.slotWaitSeconds - waited))
             case .crash:
+                let waited = await machine.slotWaitSeconds
                 let ids = try await machine.powerCycle(deadline: deadline)
                 r.stdout = "power cut; boot id \(ids.before) -> \(ids.after)\n"
-                try await bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline.later(by: await machine.slotWaitSeconds - waited))
             case .waitForConsole(let p):
                 let matched = try await machine.waitForConsole(p, deadline: deadline)
                 r.stdout = matched
@@ -89,9 +91,10 @@ public enum StepExecutor {
                     throw RehearsalError.infrastructure(e.description, underlying: e)
                 }
                 let before = await machine.generation.name
+                let waited = await machine.slotWaitSeconds
                 try await machine.boot(next, deadline: deadline)
                 r.stdout = "\(before) -> \(next.name) (\(next.shortDigest)), \(next.boot.rawValue) boot\n"
-                try await bootCheck.run(on: machine, deadline: deadline)
+                try await bootCheck.run(on: machine, deadline: deadline.later(by: await machine.slotWaitSeconds - waited))
             case .checkpoint:
                 let n = try await machine.checkpoint(deadline: deadline)
                 r.stdout = "checkpoint \(n): \(await machine.generation.name) and its disk as they are now\n"
