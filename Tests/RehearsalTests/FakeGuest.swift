@@ -23,6 +23,10 @@ final class FakeGuest: ChannelWriter {
         /// The guest resets itself mid-command: back to a plain shell, and
         /// libvirt reports `.rebooted`.
         case reboot
+        /// The command ends just as its deadline passes: its answer goes out
+        /// only with the next byte the host writes (the ^C), which then finds
+        /// the loop idle.
+        case late(stdout: [UInt8], status: Int32)
 
         static func ok(_ text: String, status: Int32 = 0) -> Reply {
             .output(stdout: Array(text.utf8), stderr: [], status: status)
@@ -34,7 +38,7 @@ final class FakeGuest: ChannelWriter {
         /// The shell gives up the loop (ash and bash when a job dies of
         /// SIGINT): a plain shell is left, which needs the bootstrap again.
         case abandonsLoop
-        /// The loop survives (`trap : INT`) and reports status 130.
+        /// The loop survives (its trap prints `\x01 M I`) and reports status 130.
         case reportsStatus
     }
 
@@ -100,6 +104,10 @@ final class FakeGuest: ChannelWriter {
         var toDrop: Int
         var held: [[UInt8]] = []
         var record = Record()
+        /// The last frame's marker: the loop's SIGINT trap prints it.
+        var lastMarker = 0
+        /// A `.late` answer, sent with the next byte received.
+        var late: [UInt8]?
     }
 
     /// What one write made the guest do, acted on after the lock is released.
@@ -229,7 +237,7 @@ final class FakeGuest: ChannelWriter {
         case .hanging(let m):
             switch options.interrupt {
             case .reportsStatus:
-                out.bytes += wire("\u{01}\(m)E130\n")
+                out.bytes += wire("\u{01}\(m)I\n\u{01}\(m)E130\n")
                 s.mode = .loop
             case .abandonsLoop:
                 s.mode = .plain
@@ -238,7 +246,11 @@ final class FakeGuest: ChannelWriter {
         case .plain:
             s.inQuote = false
             out.bytes += wire("\n" + options.prompt)
-        case .loop, .getty:
+        case .loop:
+            // The idle loop's trap runs; the loop reads on.
+            out.bytes += (s.late ?? []) + wire("\u{01}\(s.lastMarker)I\n")
+            s.late = nil
+        case .getty:
             break
         }
     }
@@ -311,6 +323,7 @@ final class FakeGuest: ChannelWriter {
     }
 
     private func answer(_ reply: Reply, marker m: Int, _ s: inout State, _ out: inout Outbox) {
+        s.lastMarker = m
         switch reply {
         case let .output(stdout, stderr, status):
             out.bytes += wire(Self.frame(m, stdout, stderr, status))
@@ -325,6 +338,8 @@ final class FakeGuest: ChannelWriter {
                 start = cut
             }
             s.held.append(Array(bytes[start...]))
+        case let .late(stdout, status):
+            s.late = wire(Self.frame(m, stdout, [], status))
         case .reboot:
             reset(&s)
             out.rebooted = true

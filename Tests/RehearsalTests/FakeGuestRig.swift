@@ -12,7 +12,9 @@ struct FakeGuestRig {
         io = MachineIO(log: ConsoleLog(started: Stopwatch(), transcript: nil, allowed: []), channelTranscript: nil)
         let guest = FakeGuest(io: io, options, handler: handler)
         self.guest = guest
-        session = ShellSession(io: io) { guest }
+        // The fake answers at once or never: a short grace only shortens the
+        // wait for answers that will never come.
+        session = ShellSession(io: io, interruptGrace: 0.5) { guest }
     }
 
     /// The `RehearsalError` that `body` throws, nil when it succeeds or throws another kind.

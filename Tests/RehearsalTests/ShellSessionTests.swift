@@ -155,7 +155,21 @@ import Testing
         #expect(message.contains("sleep 1000"))
         let rec = rig.guest.record
         #expect(rec.interrupts == 1)
-        #expect(rec.bootstraps == 2, "the session set the loop up again")
+        // A loop that survives ^C is used on; one that was given up is set up again.
+        #expect(rec.bootstraps == (interrupt == .reportsStatus ? 1 : 2))
+        #expect(try await rig.session.run("echo after", deadline: .after(seconds: Self.soon)).stdoutText == "ran echo after\n")
+    }
+
+    @Test func aCommandEndingAsItsDeadlinePassesLeavesTheLoopInPlace() async throws {
+        let rig = Rig { $0 == "slow" ? .late(stdout: bytes("done\n"), status: 0) : .ok("ran \($0)\n") }
+        try await rig.session.connect(deadline: .after(seconds: Self.soon))
+        let e = await Rig.failure { _ = try await rig.session.run("slow", deadline: .after(seconds: 0.3)) }
+        #expect(e?.code == .timeout, "\(String(describing: e))")
+        // The ^C found the loop idle: its trap answered after the command's
+        // end, and nothing was typed before both were seen.
+        #expect(rig.guest.record.interrupts == 1)
+        #expect(rig.guest.record.bootstraps == 1, "the loop was used on, not set up again")
+        #expect(rig.guest.record.strays.isEmpty, "\(rig.guest.record.strays)")
         #expect(try await rig.session.run("echo after", deadline: .after(seconds: Self.soon)).stdoutText == "ran echo after\n")
     }
 

@@ -28,13 +28,16 @@ public enum ShellProtocol {
     /// Non-interactive matters: an interactive shell (ash and dash turn
     /// interactive whenever stdin and stdout are a terminal) prompts, echoes,
     /// edits lines, catches SIGINT in its subshells and abandons loops on ^C.
-    /// `trap : INT` keeps the loop alive when ^C stops a command, whose
-    /// subshell gets the default action and dies. The line stays under 1024
+    /// The SIGINT trap keeps the loop alive when ^C stops a command, whose
+    /// subshell gets the default action and dies, and prints `\x01 M I`: the
+    /// host knows the signal was taken before it types anything more (a
+    /// line typed while the signal is pending can be cut in two). The line stays under 1024
     /// bytes, busybox's line-editing limit, and uses no single quote inside
     /// the `sh -c` argument.
     public static let bootstrap = "stty 115200 raw -echo isig quit undef susp undef min 1 time 0 2>/dev/null; exec sh -c '"
         + [
-            "trap : INT",
+            #"__rhi() { printf "\001%sI\n" "$__rhm"; }"#,
+            "trap __rhi INT",
             #"for __rhd in /run /dev/shm /tmp /; do : >"$__rhd/.rehearse-stderr" 2>/dev/null && break; done"#,
             "__rhe=$__rhd/.rehearse-stderr",
             #"__rhnl=$(printf "\nx")"#,
@@ -78,6 +81,14 @@ public enum ShellProtocol {
     /// Single-quotes `s` for a POSIX shell.
     public static func shellQuote(_ s: String) -> String {
         "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// The index just past frame `marker`'s end line (`\x01 M E status \n`) in `bytes`.
+    public static func findFrameEnd(marker: Int, in bytes: [UInt8]) -> Int? {
+        let needle = [lead] + Array("\(marker)E".utf8)
+        guard let at = bytes.firstRange(of: needle) else { return nil }
+        guard let nl = bytes[at.upperBound...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        return nl + 1
     }
 
     /// Finds the one-line marker `\x01 M <kind>` (a probe's answer, or a frame's `E0` end) in

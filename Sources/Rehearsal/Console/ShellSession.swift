@@ -31,8 +31,12 @@ public actor ShellSession {
     private var busy = false
     private var queue: [CheckedContinuation<Void, Never>] = []
 
-    init(io: MachineIO, channel: @escaping @Sendable () -> ChannelWriter?) {
+    /// Seconds a command stopped with ^C, and then its loop, get to show they are done.
+    let interruptGrace: Double
+
+    init(io: MachineIO, interruptGrace: Double = 10, channel: @escaping @Sendable () -> ChannelWriter?) {
         self.io = io
+        self.interruptGrace = interruptGrace
         self.channel = channel
     }
 
@@ -176,17 +180,44 @@ public actor ShellSession {
         do {
             return try await awaitAnswer(FrameParser(marker: m, crlf: crlf), until: deadline, what: "running `\(Self.short(command))`")
         } catch let e as RehearsalError where e.code == .timeout {
-                let what = e.message
-            // ^C reaches the command's process group. An interactive shell
-            // then also abandons our read loop (ash and bash treat a job
-            // killed by SIGINT as their own ^C), so set the loop up again.
-            try? await write("\u{03}", deadline: .after(seconds: 2))
-            do {
-                try await enterProtocolMode(deadline: .after(seconds: 10))
-            } catch RehearsalError.Code.timeout {
-                broken = "the command channel is unusable: `\(Self.short(command))` did not stop after ^C"
+            try await interrupt(marker: m, command: command)
+            throw e
+        }
+    }
+
+    /// Stops the command of frame `m` with ^C and leaves the loop ready for
+    /// the next one, or marks the session broken.
+    ///
+    /// ^C reaches the command's process group; the loop's trap prints
+    /// `\x01 M I` and `__rh` then ends the frame (`E130`). Nothing more is
+    /// typed until both are seen: a line typed while the signal is still
+    /// pending can be cut in two by it, and the loop would run the pieces.
+    /// When they don't come (an interactive shell gave the loop up, as ash
+    /// and bash do when a job dies of SIGINT, or the command ignores ^C),
+    /// the session connects again as after a boot.
+    private func interrupt(marker m: Int, command: String) async throws {
+        try? await write("\u{03}", deadline: .after(seconds: 2))
+        let settled = Deadline.after(seconds: interruptGrace)
+        var seen = (trap: false, end: false)
+        do {
+            try await io.wait(until: settled, what: "stopping `\(Self.short(command))`") { view -> Bool? in
+                // Either may come first (the command may have ended just before the ^C).
+                let trap = seen.trap ? nil : ShellProtocol.findLine(marker: m, kind: "I", in: view.channel)?.end
+                let end = seen.end ? nil : ShellProtocol.findFrameEnd(marker: m, in: view.channel)
+                seen = (seen.trap || trap != nil, seen.end || end != nil)
+                view.channel.removeFirst(max(trap ?? 0, end ?? 0))
+                return seen.trap && seen.end ? true : nil
             }
-            throw RehearsalError.timeout(what)
+            // Both seen: the signal was taken and the loop is idle. Check it still reads.
+            try await probe(deadline: .after(seconds: interruptGrace), what: "checking the loop after ^C", kind: "E0") { a, b in
+                try ShellProtocol.invocation(":", a, b)
+            }
+            return
+        } catch RehearsalError.Code.timeout {}
+        do {
+            try await connectNow(deadline: .after(seconds: interruptGrace))
+        } catch RehearsalError.Code.timeout {
+            broken = "the command channel is unusable: `\(Self.short(command))` did not stop after ^C"
         }
     }
 

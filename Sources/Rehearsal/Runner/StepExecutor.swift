@@ -129,8 +129,8 @@ public enum StepExecutor {
         let q = ShellProtocol.shellQuote(unit)
         let probe = "command -v systemctl >/dev/null || { echo 'no systemctl in the guest' >&2; exit 2; }; systemctl show -p ActiveState --value \(q)"
         var last = ""
-        try await poll(on: machine, deadline: deadline, into: &r) { _, r in
-            let out = try await machine.run(probe, deadline: deadline)
+        try await poll(on: machine, deadline: deadline, into: &r) { _, attemptDeadline, r in
+            let out = try await machine.run(probe, deadline: attemptDeadline)
             guard out.status == 0 else {
                 record(out, into: &r)
                 throw RehearsalError.scenario("cannot query \(unit): \(out.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -151,9 +151,9 @@ public enum StepExecutor {
     /// Runs `command` until its status is (non-)zero; each try may use the rest of the deadline.
     static func retry(_ command: String, wantZero: Bool, on machine: Machine, deadline: Deadline, into r: inout StepResult) async throws {
         var status: Int32 = 0
-        try await poll(on: machine, deadline: deadline, into: &r) { attempts, r in
+        try await poll(on: machine, deadline: deadline, into: &r) { attempts, attemptDeadline, r in
             let out: CommandResult
-            do { out = try await machine.run(command, deadline: deadline) } catch RehearsalError.Code.timeout {
+            do { out = try await machine.run(command, deadline: attemptDeadline) } catch RehearsalError.Code.timeout {
                 throw RehearsalError.timeout("timed out after \(attempts) attempts of `\(command)`")
             }
             record(out, into: &r)
@@ -167,14 +167,19 @@ public enum StepExecutor {
     /// Calls `attempt` until it returns true, pausing from 0.1 s, doubling up
     /// to 1 s, between tries; counts the tries in `r.attempts`. When the next
     /// pause would pass the deadline, fails with `timedOut(attempts)`.
+    ///
+    /// An attempt may run `attemptGrace` seconds past the deadline (the
+    /// deadline it is given): one that started just before the deadline
+    /// finishes and is judged, instead of being stopped with ^C mid-way.
     static func poll(on machine: Machine, deadline: Deadline, into r: inout StepResult,
-                     _ attempt: (Int, inout StepResult) async throws -> Bool, timedOut: (Int) -> String) async throws {
+                     _ attempt: (Int, Deadline, inout StepResult) async throws -> Bool, timedOut: (Int) -> String) async throws {
+        let attemptDeadline = deadline.later(by: attemptGrace)
         var pause = 0.1
         var attempts = 0
         while true {
             attempts += 1
             r.attempts = attempts
-            if try await attempt(attempts, &r) { return }
+            if try await attempt(attempts, attemptDeadline, &r) { return }
             if deadline.remaining < pause { throw RehearsalError.timeout(timedOut(attempts)) }
             do {
                 _ = try await machine.io.wait(until: .after(seconds: pause), what: "waiting to retry") { _ -> Bool? in nil }
@@ -211,6 +216,9 @@ public enum StepExecutor {
             r.console = machine.io.consoleTail(10)
         }
     }
+
+    /// Seconds an attempt of a waiting step may run past the step's deadline.
+    static let attemptGrace = 5.0
 
     static func format(_ s: Double) -> String {
         s == s.rounded() ? String(Int(s)) : String(format: "%.1f", s)
