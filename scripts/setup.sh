@@ -12,6 +12,7 @@ packages=(
   pkg-config procps                                       # pkg-config finds libvirt for SwiftPM; pgrep, used by tests to prove nothing is left running
   genisoimage                                             # cloud-init NoCloud seeds (ISO 9660, label cidata)
   chromium                                                # the tests render the HTML compare report in headless Chromium
+  perl                                                    # the tests read the TAP report with TAP::Parser
 )
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -39,7 +39,7 @@ extension ScenarioProgram {
                             observer: reporter)
         let result = await runner.run(name, timeout: timeout, bootCheck: bootCheck) { try await run($0) }
         reporter.summary([result])
-        exit(ScenarioProgramOptions.finish([result], junit: options.junit, json: options.json))
+        exit(options.reports.finish([result]))
     }
 }
 
@@ -49,18 +49,27 @@ public struct ScenarioProgramOptions: ParsableCommand {
     public init() {}
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Write JUnit XML here (one <testcase> per step).") var junit: String?
-    @Option(help: "Write the full results as JSON here.") var json: String?
+    @OptionGroup var reports: ReportOptions
     @Option(help: "Put run directories here (default: <state>/runs).") var runDir: String?
+}
+
+/// Where a run's reports go: `rehearse run` and every scenario program take these.
+public struct ReportOptions: ParsableArguments {
+    @Option(help: "Write JUnit XML here (one <testcase> per step).") public var junit: String?
+    @Option(help: "Write the full results as JSON here.") public var json: String?
+    @Option(help: "Write TAP version 14 here (one subtest per scenario, one test point per step).") public var tap: String?
+
+    public init() {}
 
     /// Writes the reports and returns the exit status for `results`.
-    public static func finish(_ results: [ScenarioResult], junit: String?, json: String?) -> Int32 {
+    public func finish(_ results: [ScenarioResult]) -> Int32 {
         do {
             if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
             if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
+            if let tap { try ReportWriter.tap(results).write(toFile: tap, atomically: true, encoding: .utf8) }
         } catch {
             FileHandle.standardError.write(Data("rehearse: cannot write the report: \(error)\n".utf8))
-            return 3
+            return RehearsalError.Kind.infrastructure.exitStatus
         }
         return ScenarioResult.exitStatus(of: results)
     }

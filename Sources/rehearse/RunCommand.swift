@@ -21,11 +21,13 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "Write JUnit XML here (one <testcase> per step).")
-    var junit: String?
+    @OptionGroup var reports: ReportOptions
 
-    @Option(help: "Write the full results as JSON here.")
-    var json: String?
+    @Option(help: ArgumentHelp("Run only the scenarios whose name, or one of whose steps' names, matches PATTERN (a shell pattern; may be repeated).", valueName: "PATTERN"))
+    var filter: [String] = []
+
+    @Option(help: ArgumentHelp("Run job I of N: the scenario files, sorted by path, dealt out in turn, so that N jobs run each file once.", valueName: "I/N"))
+    var shard: String?
 
     @Option(help: "Put run directories here (default: <state>/runs).")
     var runDir: String?
@@ -38,15 +40,30 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let prepared = try Runner.prepare(files: scenarios)
+        let selection = ScenarioSelection(patterns: filter, shard: try shard.map(ScenarioSelection.Shard.init(parsing:)))
+        let files = selection.files(scenarios)
+        let all = try Runner.prepare(files: files)
+        let prepared = all.filter { selection.matches($0.scenario) }
+        let terminal = Terminal()
+        if let shard = selection.shard { terminal.line("shard \(shard): \(files.count) of \(Set(scenarios).count) scenario files") }
+        if !filter.isEmpty {
+            guard !prepared.isEmpty || selection.shard != nil else {
+                throw RehearsalError(.badScenario, "no scenario matches --filter \(filter.joined(separator: ", "))")
+            }
+            terminal.line("--filter keeps \(prepared.count) of \(all.count) scenarios")
+        }
+        guard !prepared.isEmpty else {
+            terminal.line("nothing to run")
+            throw ExitCode(reports.finish([]))
+        }
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
         Interruption.shared.install()
-        let reporter = TerminalReporter(terminal: Terminal(), parallel: jobs > 1)
+        let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
                             observer: reporter)
         let results = await runner.run(prepared, jobs: jobs)
         reporter.summary(results)
-        throw ExitCode(ScenarioProgramOptions.finish(results, junit: junit, json: json))
+        throw ExitCode(reports.finish(results))
     }
 }

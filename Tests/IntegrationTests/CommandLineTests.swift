@@ -103,6 +103,30 @@ import Testing
         #expect(r.out.contains("✗ [2/3]"))
     }
 
+    @Test func filterAndShardChooseWhatRunsAndTAPReportsIt() async throws {
+        let one = try TestGuest.scenario("name: pick-me\nmachine: {image: tiny}\nsteps:\n  - name: say hi\n    succeed: echo hi\n", name: "pick-me")
+        let other = try TestGuest.scenario("name: leave-me\nmachine: {image: tiny}\nsteps:\n  - succeed: \"false\"\n", name: "leave-me")
+        let files = [one.scenario.file, other.scenario.file]
+        // Nothing matches: refused before anything boots, naming the pattern.
+        let none = try Self.start(["run"] + files + ["--filter", "nothing-*", "--run-dir", TestGuest.runs.path])
+        #expect(await none.wait(60) == 2)
+        #expect(none.err.contains("no scenario matches --filter nothing-*"), "\(none.err)")
+        let bad = try Self.start(["run"] + files + ["--shard", "3/2"])
+        #expect(await bad.wait(60) == 2)
+        #expect(bad.err.contains("1 ≤ I ≤ N"), "\(bad.err)")
+        // A step's name selects its scenario; the other one (which would fail) never runs.
+        let tap = TestGuest.runs.appendingPathComponent("run-\(UUID().uuidString.prefix(6)).tap")
+        let r = try Self.start(["run"] + files + ["--filter", "say *", "--tap", tap.path, "--run-dir", TestGuest.runs.path])
+        #expect(await r.wait() == 0, "\(r.out)\n\(r.err)")
+        #expect(r.out.contains("--filter keeps 1 of 2 scenarios"), "\(r.out)")
+        let text = try String(contentsOf: tap, encoding: .utf8)
+        #expect(text.hasPrefix("TAP version 14\n1..1\n# Subtest: pick-me\n    1..1\n    ok 1 - say hi\nok 1 - pick-me\n"), "\(text)")
+        // Two shards of the two files: each runs one, and an empty third shard runs none and passes.
+        let empty = try Self.start(["run"] + files + ["--shard", "3/3", "--run-dir", TestGuest.runs.path])
+        #expect(await empty.wait(60) == 0, "\(empty.out)\n\(empty.err)")
+        #expect(empty.out.contains("shard 3/3: 0 of 2 scenario files") && empty.out.contains("nothing to run"), "\(empty.out)")
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func aSignalDuringAStepLeavesNoQEMU(signal: Int32) async throws {
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")
