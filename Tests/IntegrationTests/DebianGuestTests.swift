@@ -50,6 +50,38 @@ import Testing
         #expect(xml.contains("disk-overlay.qcow2") && !xml.contains("<source file='\(base)'"))
     }
 
+    /// A failure nobody asserted: a service up at its `wait_for_unit` that
+    /// dies seconds later fails the scenario at its end, unless a step says
+    /// it is expected to. Both scenarios run at once.
+    @Test func aUnitThatDiesAfterItsWaitFailsTheScenarioAtTheEnd() async throws {
+        func scenario(_ allow: String, _ name: String) throws -> Runner.Prepared {
+            try TestGuest.scenario("""
+            machine: {image: debian, memory: 512}
+            timeout: 600
+            steps:
+              - succeed: systemd-run --unit=rehearse-dies sh -c 'sleep 3; echo dying; exit 4'
+                \(allow)
+              - wait_for_unit: rehearse-dies
+              - wait_until_succeeds: systemctl is-failed --quiet rehearse-dies
+                timeout: 60
+              - succeed: "true"
+            """, name: name)
+        }
+        let results = await TestGuest.runner.run([try scenario("", "dies"), try scenario("allow_failed: [rehearse-dies]", "dies-allowed")], jobs: 2)
+        let (dies, allowed) = (results[0], results[1])
+        #expect(dies.outcome == .failed, "\(dies.message ?? "")")
+        #expect(dies.steps.prefix(4).allSatisfy { $0.outcome == .passed }, "every step passed")
+        let end = try #require(dies.steps.count == 5 ? dies.steps[4] : nil, "\(dies.steps.map(\.name))")
+        #expect(end.name == "no unit failed during the scenario" && end.outcome == .failed)
+        #expect(end.message == "at the end of the scenario: a unit failed: rehearse-dies.service", "\(end.message ?? "")")
+        #expect(end.stdout?.contains("dying") == true, "its journal is the evidence: \(end.stdout ?? "")")
+        #expect(dies.message?.hasPrefix("at the end of the scenario: a unit failed: rehearse-dies.service") == true, "\(dies.message ?? "")")
+        let dir = URL(fileURLWithPath: try #require(dies.runDirectory))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("journal.log").path), "diagnostics were collected")
+        #expect(allowed.outcome == .passed, "\(allowed.message ?? "")")
+        #expect(allowed.steps.count == 4)
+    }
+
     @Test(arguments: [false, true])
     func aUnitThatFailsAtBootFailsTheRebootUnlessAllowed(allowed: Bool) async throws {
         let p = try TestGuest.scenario("""

@@ -11,6 +11,23 @@ import Testing
         do { _ = try parse(yaml); return nil } catch let e as RehearsalError { return e } catch { return nil }
     }
 
+    @Test func aStepNamesTheUnitsItIsExpectedToLeaveFailed() throws {
+        let s = try parse("""
+        machine: {image: tiny}
+        steps:
+          - succeed: systemctl stop db
+            allow_failed: [db, app.socket]
+          - checkpoint:
+            allow_failed: [other]
+          - succeed: "true"
+        """)
+        #expect(s.steps[0].allowFailed == ["db.service", "app.socket"])
+        #expect(s.steps[1].allowFailed == ["other.service"])
+        #expect(s.steps[2].allowFailed.isEmpty)
+        let e = error("machine: {image: tiny}\nsteps:\n  - succeed: x\n    allow_failed: db\n")
+        #expect(e?.description == "t.yaml:4: `allow_failed` is a list of unit names", "\(String(describing: e))")
+    }
+
     @Test func theDocumentedFormatParses() throws {
         let s = try parse("""
         name: smoke

@@ -68,7 +68,7 @@ public struct CompareRunner: Sendable {
             do {
                 machine = try await run.boot(p, generation: g, bootCheck: false)
             } catch {
-                _ = await run.finish()
+                _ = await run.finish(checkUnits: false)
                 throw error
             }
             bootSeconds.append(await machine.readySeconds ?? 0)
@@ -79,14 +79,14 @@ public struct CompareRunner: Sendable {
                     _ = try? await BootCheck().settle(on: machine, deadline: Deadline.after(seconds: 120).earlier(deadline))
                     snapshot = try await Probes.snapshot(of: machine, deadline: deadline)
                 } catch {
-                    _ = await run.finish()
+                    _ = await run.finish(checkUnits: false)
                     throw error
                 }
                 for (i, step) in p.scenario.steps.enumerated() {
                     steps.append(await run.step(step, on: machine, index: i, of: p.scenario.steps.count))
                 }
             }
-            _ = await run.finish()
+            _ = await run.finish(checkUnits: false)
         }
         return Comparison.Side(generation: g, snapshot: snapshot, bootSeconds: bootSeconds,
                                started: started, ready: ready, steps: steps, runDirectory: firstDirectory)

@@ -43,15 +43,33 @@ public struct BootCheck: Sendable {
         guard enabled else { return }
         let limit = Deadline.after(seconds: timeout).earlier(deadline)
         guard try await settle(on: machine, deadline: limit) else { return }
-        let failed = try await machine.run("systemctl --failed --no-legend --plain | awk '{print $1}'", deadline: limit)
-        let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowFailed.contains($0) }
+        try await checkUnits(on: machine, when: "after boot", allowing: allowFailed, deadline: limit)
+    }
+
+    /// Fails, naming them, when units other than `allowed` are in the
+    /// failed state; the evidence is each one's status and journal lines.
+    /// A guest without systemd has nothing to check.
+    func checkUnits(on machine: Machine, when: String, allowing allowed: Set<String>, deadline: Deadline) async throws {
+        let failed = try await machine.run("test -d /run/systemd/system || exit 0; systemctl --failed --no-legend --plain | awk '{print $1}'",
+                                           deadline: deadline)
+        let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowed.contains($0) }
         guard units.isEmpty else {
-            // The evidence: each failed unit's state and its last journal lines.
             let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
             let why = try? await machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
                                        deadline: .after(seconds: 30))
-            throw RehearsalError(.scenario, "after boot: \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
+            throw RehearsalError(.scenario, "\(when): \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
                                  evidence: why?.stdoutText ?? "")
         }
+    }
+
+    /// The check at the end of a scenario: a unit that failed while the
+    /// steps ran (a service up at `wait_for_unit` that died seconds later)
+    /// fails the scenario though no step asserted it, unless this check's
+    /// `allowFailed` or a step's own `allow_failed` lists it. It runs when
+    /// every step passed, on every machine still running.
+    public func checkAtEnd(on machine: Machine, allowing stepAllowed: Set<String>, deadline: Deadline) async throws {
+        guard enabled else { return }
+        try await checkUnits(on: machine, when: "at the end of the scenario", allowing: allowFailed.union(stepAllowed),
+                             deadline: Deadline.after(seconds: timeout).earlier(deadline))
     }
 }

@@ -112,6 +112,34 @@ public actor ScenarioRun {
         return r
     }
 
+    /// A failure nobody asserted is still a failure: `BootCheck.checkAtEnd`
+    /// on every machine still running. A failure is reported as one more
+    /// step, so that JUnit, TAP and the terminal show it where the steps are.
+    private func checkUnitsAtEnd() async {
+        let allowed = Set(scenario.steps.flatMap(\.allowFailed))
+        for m in machines where m.domain != nil {
+            let clock = Stopwatch()
+            let error: RehearsalError
+            do {
+                try await scenario.bootCheck.checkAtEnd(on: m, allowing: allowed, deadline: deadline)
+                continue
+            } catch let e as RehearsalError {
+                error = e
+            } catch {
+                return
+            }
+            var r = StepResult(name: "no unit failed during the scenario", kind: "unit_check", line: scenario.steps.last?.line ?? 1,
+                               command: nil, outcome: error.outcome, seconds: clock.seconds)
+            r.message = error.description
+            r.stdout = error.evidence
+            result.steps.append(r)
+            runner.observer?.stepFinished(r, index: result.steps.count - 1, of: result.steps.count, run: runID)
+            await Diagnostics.collect(from: m, into: directory, prefix: "")
+            fail(r.outcome, "\(error.description) (\(scenario.file))")
+            return
+        }
+    }
+
     /// Records steps that were never reached.
     func skip(_ steps: [Step]) {
         result.steps += steps.map(Runner.skipped)
@@ -122,9 +150,11 @@ public actor ScenarioRun {
         if failure == nil { failure = (outcome, message) }
     }
 
-    /// Destroys every machine and gives the verdict. Idempotent.
-    func finish() async -> ScenarioResult {
+    /// Checks that no unit failed while the steps ran (when all passed),
+    /// destroys every machine and gives the verdict. Idempotent.
+    func finish(checkUnits: Bool = true) async -> ScenarioResult {
         if let finished { return finished }
+        if checkUnits, failure == nil { await checkUnitsAtEnd() }
         for m in machines {
             result.boots += await m.boots
             await m.destroy()

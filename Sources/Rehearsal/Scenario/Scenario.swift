@@ -104,6 +104,9 @@ public struct Step: Sendable {
     /// Set when the step is known to fail (`expect_failure: WHY`): its failure
     /// is reported with the reason and the scenario goes on; a pass fails it.
     public var expectedFailure: String? = nil
+    /// Units this step is expected to leave failed (`allow_failed:`): the
+    /// check at the end of the scenario lets them be.
+    public var allowFailed: Set<String> = []
 
     public enum Action: Sendable {
         /// Exit status 0 required.

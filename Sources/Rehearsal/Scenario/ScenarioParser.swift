@@ -15,7 +15,7 @@ public enum ScenarioParser {
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
     static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint, "rollback": .rollback]
-    static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure"]
+    static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure", "allow_failed"]
     static let bootedKeys: Set = ["generation", "kernel"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
 
@@ -74,15 +74,18 @@ public enum ScenarioParser {
         }
         guard let m = n.mapping else { throw r.error(n, "`boot_check` is true, false, or a mapping with allow_failed and timeout") }
         try r.checkKeys(m, allowed: bootCheckKeys, in: "boot_check")
-        if let a = m["allow_failed"] {
-            guard let seq = a.sequence else { throw r.error(a, "`allow_failed` is a list of unit names") }
-            check.allowFailed = Set(try seq.map { u -> String in
-                let s = try r.string(u, "allow_failed")
-                return s.contains(".") ? s : s + ".service"
-            })
-        }
+        if let a = m["allow_failed"] { check.allowFailed = try parseUnits(a, r) }
         if let t = m["timeout"] { check.timeout = try r.seconds(t, "timeout") }
         return check
+    }
+
+    /// `allow_failed: [unit, …]`; a name without a dot is a `.service`.
+    static func parseUnits(_ a: Node, _ r: Reader) throws -> Set<String> {
+        guard let seq = a.sequence else { throw r.error(a, "`allow_failed` is a list of unit names") }
+        return Set(try seq.map { u -> String in
+            let s = try r.string(u, "allow_failed")
+            return s.contains(".") ? s : s + ".service"
+        })
     }
 
     static func parseMachine(_ n: Node, _ r: Reader) throws -> MachineSpec {
@@ -185,7 +188,7 @@ public enum ScenarioParser {
         let kinds = m.keys.compactMap(\.string).filter { stepKinds.contains($0) }
         let unknown = m.keys.filter { k in !(k.string.map { stepKinds.contains($0) || stepKeys.contains($0) } ?? false) }
         if let k = unknown.first {
-            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect, expect_failure)")
+            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect, expect_failure, allow_failed)")
         }
         guard kinds.count == 1, let kind = kinds.first, let valueNode = m[kind] else {
             throw r.error(n, kinds.isEmpty ? "step \(index) has no kind (one of \(stepKinds.joined(separator: ", ")))"
@@ -197,6 +200,13 @@ public enum ScenarioParser {
             guard !why.isEmpty else { throw r.error(n, "`expect_failure` says why the step is expected to fail") }
             return why
         }
+        // The units this step is expected to leave failed (the end-of-scenario check lets them be).
+        let allowFailed = try m["allow_failed"].map { try parseUnits($0, r) } ?? []
+        func step(_ name: String, _ timeout: Double?, _ action: Step.Action) -> Step {
+            var s = Step(name: name, line: line, timeout: timeout, action: action, expectedFailure: expectedFailure)
+            s.allowFailed = allowFailed
+            return s
+        }
         if kind == "booted" {
             guard let b = valueNode.mapping else { throw r.error(valueNode, "`booted` is a mapping with `generation:` and/or `kernel:`") }
             try r.checkKeys(b, allowed: bootedKeys, in: "booted")
@@ -206,13 +216,13 @@ public enum ScenarioParser {
             let what = [generation.map { "generation \($0)" }, kernel.map { "kernel \($0.source)" }].compactMap { $0 }.joined(separator: ", ")
             let name = try m["name"].map { try r.string($0, "name") } ?? "booted: \(what)"
             let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
-            return Step(name: name, line: line, timeout: timeout, action: .booted(generation: generation, kernel: kernel), expectedFailure: expectedFailure)
+            return step(name, timeout, .booted(generation: generation, kernel: kernel))
         }
         if let bare = bareSteps[kind], let v = valueNode.scalar?.string, ["", "~", "null"].contains(v) {
             // `- checkpoint:` in mapping form, to give it a name or timeout.
             let name = try m["name"].map { try r.string($0, "name") } ?? kind
             let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
-            return Step(name: name, line: line, timeout: timeout, action: bare, expectedFailure: expectedFailure)
+            return step(name, timeout, bare)
         }
         let value = try r.string(valueNode, kind)
         guard !value.isEmpty else { throw r.error(valueNode, "`\(kind)` is empty") }
@@ -244,7 +254,7 @@ public enum ScenarioParser {
         }
         let name = try m["name"].map { try r.string($0, "name") } ?? "\(kind): \(value.split(separator: "\n").first.map(String.init) ?? value)"
         let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
-        return Step(name: name, line: line, timeout: timeout, action: action, expectedFailure: expectedFailure)
+        return step(name, timeout, action)
     }
 
     static func parseExpect(_ n: Node, _ r: Reader) throws -> Expectation {
