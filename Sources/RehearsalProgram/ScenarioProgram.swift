@@ -61,8 +61,9 @@ public struct ReportOptions: ParsableArguments {
 
     public init() {}
 
-    /// Writes the reports and returns the exit status for `results`.
-    public func finish(_ results: [ScenarioResult]) -> Int32 {
+    /// Writes the reports and returns the exit status for `results`
+    /// (a flaky pass fails the run unless `allowFlaky`).
+    public func finish(_ results: [ScenarioResult], allowFlaky: Bool = false) -> Int32 {
         do {
             if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
             if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
@@ -71,7 +72,7 @@ public struct ReportOptions: ParsableArguments {
             FileHandle.standardError.write(Data("rehearse: cannot write the report: \(error)\n".utf8))
             return RehearsalError.Kind.infrastructure.exitStatus
         }
-        return ScenarioResult.exitStatus(of: results)
+        return ScenarioResult.exitStatus(of: results, allowFlaky: allowFlaky)
     }
 }
 

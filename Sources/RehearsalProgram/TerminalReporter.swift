@@ -129,15 +129,38 @@ public final class TerminalReporter: RunObserver, Sendable {
         t.board(board)
     }
 
+    public func scenarioRetrying(_ s: Scenario, attempt: Int, of attempts: Int, run: String) {
+        t.line(t.paint("↻ \(s.name): failed; attempt \(attempt) of \(attempts) on a fresh machine", .yellow))
+    }
+
+    /// The end of a run: one line per scenario, then the counts. Flaky,
+    /// quarantined and infrastructure results are counted apart from passes
+    /// and failures, so a rerun pass or a quarantined failure never reads as a pass.
     public func summary(_ results: [ScenarioResult]) {
         guard !results.isEmpty else { return }
-        let passed = results.filter { $0.outcome == .passed }.count
         t.line("")
         for r in results {
-            t.line("\(label(r.outcome))  \(r.name)" + (r.outcome == .passed ? "" : t.paint("  \(r.message ?? "")", .dim)))
+            var label = label(r.outcome), note = r.outcome == .passed ? "" : r.message ?? ""
+            if r.isFlaky {
+                label = t.paint("FLAKY", .yellow)
+                note = "passed on attempt \((r.failedAttempts?.count ?? 0) + 1); before: \(r.failedAttempts?.last?.message ?? "")"
+            } else if let q = r.quarantine, r.outcome == .failed {
+                label = q.hasExpired ? label : t.paint("QUARANTINED", .yellow)
+                note = q.hasExpired ? note : "\(q.reason)\(q.link.map { " (\($0))" } ?? ""), until \(q.until); \(note)"
+            }
+            t.line("\(label)  \(r.name)" + (note.isEmpty ? "" : t.paint("  \(note)", .dim)))
         }
-        let failed = results.count - passed
-        t.line(failed == 0 ? "all \(passed) scenario(s) passed" : "\(failed) of \(results.count) scenario(s) did not pass")
+        let flaky = results.filter(\.isFlaky).count
+        let quarantined = results.filter(\.isQuarantined).count
+        let infra = results.filter { $0.outcome == .infrastructure }.count
+        let passed = results.filter { $0.outcome == .passed }.count - flaky
+        let failed = results.count - passed - flaky - quarantined - infra
+        var counts = ["\(passed) passed"]
+        if failed > 0 { counts.append("\(failed) failed") }
+        if flaky > 0 { counts.append("\(flaky) flaky") }
+        if quarantined > 0 { counts.append("\(quarantined) quarantined") }
+        if infra > 0 { counts.append("\(infra) infrastructure") }
+        t.line(passed == results.count ? "all \(passed) scenario(s) passed" : "\(results.count) scenario(s): " + counts.joined(separator: ", "))
     }
 
     public func label(_ o: Outcome) -> String {

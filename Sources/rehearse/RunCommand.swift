@@ -29,6 +29,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run job I of N: the scenario files, sorted by path, dealt out in turn, so that N jobs run each file once.", valueName: "I/N"))
     var shard: String?
 
+    @Option(help: "Run a failed scenario again on a fresh machine, up to N more times; a pass after a failure is reported as flaky.")
+    var retries = 0
+
+    @Flag(help: "A flaky scenario (failed, then passed) does not fail the run.")
+    var allowFlaky = false
+
+    @Option(help: ArgumentHelp("Known failures (YAML: scenario, step, reason, link, until): a failure listed there does not fail the run until its date.", valueName: "FILE"))
+    var quarantine: String?
+
     @Option(help: "Put run directories here (default: <state>/runs).")
     var runDir: String?
 
@@ -37,9 +46,11 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if !(0...20).contains(retries) { throw ValidationError("--retries must be between 0 and 20") }
     }
 
     func run() async throws {
+        let known = try quarantine.map(Quarantine.load(file:))
         let selection = ScenarioSelection(patterns: filter, shard: try shard.map(ScenarioSelection.Shard.init(parsing:)))
         let files = selection.files(scenarios)
         let all = try Runner.prepare(files: files)
@@ -62,8 +73,9 @@ struct RunCommand: AsyncParsableCommand {
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
                             observer: reporter)
-        let results = await runner.run(prepared, jobs: jobs)
+        var results = await runner.run(prepared, jobs: jobs, retries: retries)
+        if let known { results = known.apply(to: results) }
         reporter.summary(results)
-        throw ExitCode(reports.finish(results))
+        throw ExitCode(reports.finish(results, allowFlaky: allowFlaky))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Rehearsal
 
@@ -20,7 +21,9 @@ enum TestGuest {
         setenv("REHEARSE_IMAGE_CACHE", mine.images.path, 1)
         return mine
     }()
-    static let runner = Runner(options: .init(state: state, runsDirectory: runs))
+    static let runner = Runner(options: .init(state: state, runsDirectory: runs), observer: observer)
+    /// Lets a test act when the runner reaches a point of a scenario's run.
+    static let observer = HookObserver()
 
     /// Writes a scenario into a temporary file and prepares it.
     static func scenario(_ yaml: String, name: String = "t") throws -> Runner.Prepared {
@@ -124,4 +127,25 @@ enum TestGuest {
     static func host(_ argv: [String], environment: [String: String]? = nil) async throws -> String {
         try await offload { try HostCommand.run(argv, environment: environment) }
     }
+}
+
+/// A `RunObserver` that calls the hook a test set for a scenario's name
+/// when that scenario is retried (`Runner.run(_:retries:)`), and ignores the rest.
+final class HookObserver: RunObserver, Sendable {
+    private let hooks = Mutex<[String: @Sendable (Int) -> Void]>([:])
+
+    func onRetry(of scenario: String, _ hook: @escaping @Sendable (_ attempt: Int) -> Void) {
+        hooks.withLock { $0[scenario] = hook }
+    }
+
+    func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {
+        hooks.withLock { $0[scenario.name] }?(attempt)
+    }
+    func imageProgress(_ image: String, _ line: String) {}
+    func scenarioStarted(_ scenario: Scenario, run: String) {}
+    func machineBooting(_ scenario: Scenario, accelerator: Accelerator, uri: String, run: String) {}
+    func machineReady(_ scenario: Scenario, seconds: Double, run: String) {}
+    func stepStarted(_ step: Step, index: Int, of count: Int?, run: String) {}
+    func stepFinished(_ result: StepResult, index: Int, of count: Int?, run: String) {}
+    func scenarioFinished(_ result: ScenarioResult, run: String) {}
 }

@@ -50,6 +50,6 @@ import Testing
 
     @Test func exitStatusFollowsTheOutcome() {
         let r = Self.sample()
-        #expect(r.map(\.exitStatus) == [0, 1, 3])
+        #expect(r.map { $0.exitStatus() } == [0, 1, 3])
     }
 }

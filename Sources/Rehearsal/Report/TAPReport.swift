@@ -18,8 +18,10 @@ import Foundation
 ///     not ok 1 - smoke
 ///
 /// An expected failure is `ok … # TODO`; a skipped step is `ok … # SKIP`.
-/// A scenario that never reached its steps has one test point, `boot`, as
-/// in the JUnit report.
+/// A quarantined failure is `not ok … # TODO quarantined …` (TODO: it does
+/// not fail the run); a flaky pass is `ok`, with its failed attempts in the
+/// YAML block. A scenario that never reached its steps has one test point,
+/// `boot`, as in the JUnit report.
 extension ReportWriter {
     public static func tap(_ results: [ScenarioResult]) -> String {
         var x = "TAP version 14\n1..\(results.count)\n"
@@ -32,18 +34,28 @@ extension ReportWriter {
                                                                                    at: r.file, output: (r.console ?? []).joined(separator: "\n"))))
             } else {
                 for (i, s) in r.steps.enumerated() {
-                    points.append(stepPoint(s, i + 1, file: r.file))
+                    points.append(stepPoint(s, i + 1, file: r.file, quarantine: quarantined(r)))
                 }
             }
             x += indent("1..\(points.count)\n" + points.joined(), by: 4)
             let ok = r.outcome == .passed
-            x += point(ok, n + 1, r.name, directive: nil,
-                       yaml: ok ? nil : diagnostics(r.message ?? r.outcome.rawValue, severity: r.outcome, at: r.file, output: nil))
+            var yaml = ok ? nil : diagnostics(r.message ?? r.outcome.rawValue, severity: r.outcome, at: r.file, output: nil)
+            if r.isFlaky {
+                let before = (r.failedAttempts ?? []).enumerated().map { "attempt \($0.offset + 1): \($0.element.message ?? "failed")" }
+                yaml = "---\nflaky: \(quoted("passed on attempt \(before.count + 1)"))\nfailed attempts: \(quoted(before.joined(separator: "; ")))\n...\n"
+            }
+            x += point(ok, n + 1, r.name, directive: quarantined(r), yaml: yaml)
         }
         return x
     }
 
-    static func stepPoint(_ s: StepResult, _ n: Int, file: String) -> String {
+    /// The TODO directive of a failure its quarantine covers.
+    static func quarantined(_ r: ScenarioResult) -> String? {
+        guard r.isQuarantined, let q = r.quarantine else { return nil }
+        return "TODO quarantined until \(q.until): \(q.reason)\(q.link.map { " (\($0))" } ?? "")"
+    }
+
+    static func stepPoint(_ s: StepResult, _ n: Int, file: String, quarantine: String? = nil) -> String {
         let at = "\(file):\(s.line)"
         switch s.outcome {
         case .passed:
@@ -54,7 +66,7 @@ extension ReportWriter {
             return point(true, n, s.name, directive: "TODO expected failure: \(s.expectedFailure ?? "")",
                          yaml: diagnostics(s.message ?? "", severity: s.outcome, at: at, output: details(s)))
         case .failed, .infrastructure, .interrupted:
-            return point(false, n, s.name, directive: nil,
+            return point(false, n, s.name, directive: s.outcome == .failed ? quarantine : nil,
                          yaml: diagnostics(s.message ?? s.outcome.rawValue, severity: s.outcome, at: at, output: details(s)))
         }
     }

@@ -58,12 +58,23 @@ public struct ScenarioResult: Sendable, Codable {
     public var startedAt: Date
     /// The console's last lines when the machine failed before any step ran.
     public var console: [String]?
+    /// Earlier attempts that failed, oldest first (`run --retries`); each ran on a fresh machine.
+    public var failedAttempts: [ScenarioResult]?
+    /// The quarantine entry that covers this scenario's failure, if any.
+    public var quarantine: Quarantine.Entry?
 
-    /// The process exit status for this outcome: 0 pass, 1 fail, 3 infrastructure, 130 interrupted.
-    public var exitStatus: Int32 {
+    /// Passed, but only after failing: reported as flaky, never as a plain pass.
+    public var isFlaky: Bool { outcome == .passed && !(failedAttempts ?? []).isEmpty }
+    /// A failure its quarantine entry covers until the entry's date.
+    public var isQuarantined: Bool { outcome == .failed && quarantine.map { !$0.hasExpired } == true }
+
+    /// The process exit status for this result: 0 pass, 1 fail (a flaky pass
+    /// too, unless `allowFlaky`; a quarantined failure not), 3 infrastructure,
+    /// 130 interrupted. The one place a run's verdict is decided.
+    public func exitStatus(allowFlaky: Bool = false) -> Int32 {
         switch outcome {
-        case .passed, .skipped, .expectedFailure: return 0
-        case .failed: return 1
+        case .passed, .skipped, .expectedFailure: return isFlaky && !allowFlaky ? 1 : 0
+        case .failed: return isQuarantined ? 0 : 1
         case .infrastructure: return 3
         case .interrupted: return 130
         }
@@ -73,9 +84,9 @@ public struct ScenarioResult: Sendable, Codable {
 extension ScenarioResult {
     /// The exit status for a whole run: interrupted beats everything, then
     /// infrastructure, then failure.
-    public static func exitStatus(of results: [ScenarioResult]) -> Int32 {
+    public static func exitStatus(of results: [ScenarioResult], allowFlaky: Bool = false) -> Int32 {
         if results.contains(where: { $0.outcome == .interrupted }) { return 130 }
-        return results.map(\.exitStatus).max() ?? 0
+        return results.map { $0.exitStatus(allowFlaky: allowFlaky) }.max() ?? 0
     }
 }
 
@@ -90,4 +101,6 @@ public protocol RunObserver: Sendable {
     func stepStarted(_ step: Step, index: Int, of count: Int?, run: String)
     func stepFinished(_ result: StepResult, index: Int, of count: Int?, run: String)
     func scenarioFinished(_ result: ScenarioResult, run: String)
+    /// A failed scenario starts again on a fresh machine (`--retries`).
+    func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String)
 }

@@ -208,16 +208,34 @@ public final class Runner: Sendable {
         return await run.finish()
     }
 
+    /// Runs `p`, and while it fails (the guest's failure: never an
+    /// infrastructure failure or an interruption), again on a fresh machine,
+    /// up to `retries` more times. The failed attempts travel with the
+    /// result: a pass after them is flaky, never a plain pass.
+    public func run(_ p: Prepared, retries: Int) async -> ScenarioResult {
+        var failed: [ScenarioResult] = []
+        while true {
+            var r = await run(p)
+            if r.outcome == .failed, failed.count < retries, !Interruption.shared.isRequested, !Task.isCancelled {
+                failed.append(r)
+                observer?.scenarioRetrying(p.scenario, attempt: failed.count + 1, of: retries + 1, run: r.runDirectory ?? "")
+                continue
+            }
+            if !failed.isEmpty { r.failedAttempts = failed }
+            return r
+        }
+    }
+
     /// Runs scenarios, up to `jobs` at once; results come in the order given.
     /// After SIGINT/SIGTERM no further scenario starts.
-    public func run(_ prepared: [Prepared], jobs: Int) async -> [ScenarioResult] {
+    public func run(_ prepared: [Prepared], jobs: Int, retries: Int = 0) async -> [ScenarioResult] {
         await withTaskGroup(of: (Int, ScenarioResult).self) { group in
             var results = [ScenarioResult?](repeating: nil, count: prepared.count)
             var next = 0
             func start() {
                 let i = next
                 next += 1
-                group.addTask { (i, await self.run(prepared[i])) }
+                group.addTask { (i, await self.run(prepared[i], retries: retries)) }
             }
             while next < min(max(1, jobs), prepared.count) { start() }
             for await (i, r) in group {
