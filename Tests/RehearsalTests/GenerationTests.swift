@@ -114,7 +114,7 @@ import Testing
         try FileManager.default.removeItem(at: dir.appendingPathComponent("image.json"))
         try #"{"generations": [{"name": "a", "boot": "direct"}]}"#.write(to: dir.appendingPathComponent("image.json"), atomically: true, encoding: .utf8)
         let e = #expect(throws: RehearsalError.self) { try GenerationStore.seal(directory: dir, final: dir, recipe: "r", recipeDigest: "x") }
-        #expect(e?.code == .badImage)
+        #expect(e?.code == .imageBuild && e?.exitStatus == 3)
     }
 
     @Test func firmwareBootHasNoKernelAndAPayloadIsReadOnly() {

@@ -21,6 +21,10 @@ public struct FrameParser: Sendable {
     public private(set) var stderr: [UInt8] = []
     public private(set) var result: CommandResult?
     public private(set) var remainder: [UInt8] = []
+    /// Whether the frame's end marker (`\x01 M E`) has been seen.
+    public var reachedEnd: Bool { phase == .status || phase == .done }
+    /// Bytes fed but not yet part of the answer: a partial marker, or what follows the frame.
+    public var pending: [UInt8] { phase == .done ? remainder : buffer }
 
     /// - Parameter crlf: the tty turns `\n` into `\r\n` (stty could not switch
     ///   it off), so marker lines end in `\r\n` and outputs are normalised back.

@@ -31,12 +31,14 @@ public enum ShellProtocol {
     /// The SIGINT trap keeps the loop alive when ^C stops a command, whose
     /// subshell gets the default action and dies, and prints `\x01 M I`: the
     /// host knows the signal was taken before it types anything more (a
-    /// line typed while the signal is pending can be cut in two). The line stays under 1024
+    /// line typed while the signal is pending can be cut in two); a ^C that
+    /// finds the loop idle in `read` (which dash and ash then end) reads
+    /// again instead of ending the loop. The line stays under 1024
     /// bytes, busybox's line-editing limit, and uses no single quote inside
     /// the `sh -c` argument.
     public static let bootstrap = "stty 115200 raw -echo isig quit undef susp undef min 1 time 0 2>/dev/null; exec sh -c '"
         + [
-            #"__rhi() { printf "\001%sI\n" "$__rhm"; }"#,
+            #"__rhi() { __rhx=1; printf "\001%sI\n" "$__rhm"; }"#,
             "trap __rhi INT",
             #"for __rhd in /run /dev/shm /tmp /; do : >"$__rhd/.rehearse-stderr" 2>/dev/null && break; done"#,
             "__rhe=$__rhd/.rehearse-stderr",
@@ -44,7 +46,8 @@ public enum ShellProtocol {
             "__rhnl=${__rhnl%x}",
             #"__rh() { __rhm=$(($1+$2)); printf "\001%sB\n" "$__rhm"; ( eval "$3" ) </dev/null 2>"$__rhe"; __rhs=$?; "#
                 + #"if [ -s "$__rhe" ]; then printf "\001%se\n" "$__rhm"; cat "$__rhe"; fi; printf "\001%sE%s\n" "$__rhm" "$__rhs"; }"#,
-            #"while IFS= read -r __rhl; do eval "$__rhl"; done"#,
+            // dash and ash end `read` when a trapped signal arrives: read again then, stop only at end of input.
+            #"while :; do __rhx=; IFS= read -r __rhl || { [ -n "$__rhx" ] && continue; break; }; eval "$__rhl"; done"#,
         ].joined(separator: "; ") + "'\n"
 
     /// A readiness probe any shell answers: prints `\x01 M R`. It has no

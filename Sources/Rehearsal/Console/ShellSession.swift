@@ -177,10 +177,11 @@ public actor ShellSession {
         guard connected else { throw RehearsalError.scenario("the guest's shell is not answering (it did not come back after the last boot)") }
         let (a, b, m) = numbers()
         try await write(try ShellProtocol.invocation(command, a, b), deadline: deadline)
+        var parser = FrameParser(marker: m, crlf: crlf)
         do {
-            return try await awaitAnswer(FrameParser(marker: m, crlf: crlf), until: deadline, what: "running `\(Self.short(command))`")
+            return try await awaitAnswer(&parser, until: deadline, what: "running `\(Self.short(command))`")
         } catch let e as RehearsalError where e.code == .timeout {
-            try await interrupt(marker: m, command: command)
+            try await interrupt(marker: m, command: command, endSeen: parser.reachedEnd, leftover: parser.pending)
             throw e
         }
     }
@@ -195,12 +196,15 @@ public actor ShellSession {
     /// When they don't come (an interactive shell gave the loop up, as ash
     /// and bash do when a job dies of SIGINT, or the command ignores ^C),
     /// the session connects again as after a boot.
-    private func interrupt(marker m: Int, command: String) async throws {
+    /// `endSeen` and `leftover` are what the frame's parser had taken when the deadline passed.
+    private func interrupt(marker m: Int, command: String, endSeen: Bool, leftover: [UInt8]) async throws {
         try? await write("\u{03}", deadline: .after(seconds: 2))
         let settled = Deadline.after(seconds: interruptGrace)
-        var seen = (trap: false, end: false)
+        var seen = (trap: false, end: endSeen)
+        var restored = leftover.isEmpty
         do {
             try await io.wait(until: settled, what: "stopping `\(Self.short(command))`") { view -> Bool? in
+                if !restored { view.channel = leftover + view.channel; restored = true }
                 // Either may come first (the command may have ended just before the ^C).
                 let trap = seen.trap ? nil : ShellProtocol.findLine(marker: m, kind: "I", in: view.channel)?.end
                 let end = seen.end ? nil : ShellProtocol.findFrameEnd(marker: m, in: view.channel)
@@ -221,9 +225,8 @@ public actor ShellSession {
         }
     }
 
-    private func awaitAnswer(_ start: FrameParser, until deadline: Deadline, what: String) async throws -> CommandResult {
-        var parser = start
-        return try await io.wait(until: deadline, what: what) { view in
+    private func awaitAnswer(_ parser: inout FrameParser, until deadline: Deadline, what: String) async throws -> CommandResult {
+        try await io.wait(until: deadline, what: what) { view in
             if !view.channel.isEmpty {
                 do { try parser.feed(view.channel) } catch let e as RehearsalError {
                     throw RehearsalError.infrastructure("the guest's answer was garbled: \(e.message)", underlying: e)

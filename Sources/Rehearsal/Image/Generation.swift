@@ -102,8 +102,9 @@ extension RehearsalError {
     static func imageNotFound(_ name: String, searched: [String]) -> RehearsalError {
         RehearsalError(.unknownImage, "no image or generation `\(name)`: no recipe builds it in \(searched.joined(separator: ", "))")
     }
+    /// A built image (our own output, or the cache) that can't be used: our side's failure.
     static func imageInvalid(_ path: String, _ why: String) -> RehearsalError {
-        RehearsalError(.badImage, "image \(path) is not usable: \(why)")
+        RehearsalError(.imageBuild, "image \(path) is not usable: \(why)")
     }
     static func imageBuildFailed(_ name: String, _ why: String, underlying: (any Error & Sendable)? = nil) -> RehearsalError {
         RehearsalError(.imageBuild, "building image `\(name)` failed: \(why)", underlying: underlying)

@@ -33,7 +33,7 @@ public enum ReportWriter {
                 if r.outcome != .passed {
                     x += verdict(r, r.outcome, message: r.message ?? "", body: (r.console ?? []).joined(separator: "\n"))
                 }
-                x += reruns.values.joined()
+                x += reruns.sorted { $0.key < $1.key }.map(\.value).joined()
                 x += "    </testcase>\n"
             }
             for (i, s) in r.steps.enumerated() {

@@ -17,7 +17,7 @@ import Foundation
 ///           ...
 ///     not ok 1 - smoke
 ///
-/// An expected failure is `ok … # TODO`; a skipped step is `ok … # SKIP`.
+/// An expected failure is `not ok … # TODO`; a skipped step is `ok … # SKIP`.
 /// A quarantined failure is `not ok … # TODO quarantined …` (TODO: it does
 /// not fail the run); a flaky pass is `ok`, with its failed attempts in the
 /// YAML block. A scenario that never reached its steps has one test point,
@@ -29,7 +29,7 @@ extension ReportWriter {
             x += "# Subtest: \(description(r.name))\n"
             var points: [String] = []
             if hasBootCase(r) {
-                points.append(point(r.outcome == .passed, 1, "boot", directive: nil,
+                points.append(point(r.outcome == .passed, 1, "boot", directive: quarantined(r),
                                     yaml: r.outcome == .passed ? nil : diagnostics(r.message ?? "", severity: r.outcome,
                                                                                    at: r.file, output: (r.console ?? []).joined(separator: "\n"))))
             } else {
@@ -63,7 +63,7 @@ extension ReportWriter {
         case .skipped:
             return point(true, n, s.name, directive: "SKIP an earlier step failed", yaml: nil)
         case .expectedFailure:
-            return point(true, n, s.name, directive: "TODO expected failure: \(s.expectedFailure ?? "")",
+            return point(false, n, s.name, directive: "TODO expected failure: \(s.expectedFailure ?? "")",
                          yaml: diagnostics(s.message ?? "", severity: s.outcome, at: at, output: details(s)))
         case .failed, .infrastructure, .interrupted:
             return point(false, n, s.name, directive: s.outcome == .failed ? quarantine : nil,

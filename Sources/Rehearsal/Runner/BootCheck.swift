@@ -57,7 +57,7 @@ public struct BootCheck: Sendable {
             let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
             let why = try? await machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",
                                        deadline: .after(seconds: 30))
-            throw RehearsalError(.scenario, "\(when): \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
+            throw RehearsalError(.unitFailed, "\(when): \(units.count == 1 ? "a unit" : "units") failed: \(units.joined(separator: ", "))",
                                  evidence: why?.stdoutText ?? "")
         }
     }
@@ -67,9 +67,11 @@ public struct BootCheck: Sendable {
     /// fails the scenario though no step asserted it, unless this check's
     /// `allowFailed` or a step's own `allow_failed` lists it. It runs when
     /// every step passed, on every machine still running.
-    public func checkAtEnd(on machine: Machine, allowing stepAllowed: Set<String>, deadline: Deadline) async throws {
+    public func checkAtEnd(on machine: Machine, allowing stepAllowed: Set<String>) async throws {
         guard enabled else { return }
+        // Its own time, not what is left of the scenario's: steps that passed
+        // just before the deadline must not turn into a timeout here.
         try await checkUnits(on: machine, when: "at the end of the scenario", allowing: allowFailed.union(stepAllowed),
-                             deadline: Deadline.after(seconds: timeout).earlier(deadline))
+                             deadline: Deadline.after(seconds: timeout))
     }
 }

@@ -104,3 +104,7 @@ public protocol RunObserver: Sendable {
     /// A failed scenario starts again on a fresh machine (`--retries`).
     func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String)
 }
+
+extension RunObserver {
+    public func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {}
+}

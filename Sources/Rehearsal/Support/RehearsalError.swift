@@ -90,6 +90,8 @@ extension RehearsalError {
         public static let scenario = Code("scenario failure", .failure)
         /// A deadline passed.
         public static let timeout = Code("timeout", .failure)
+        /// systemd units are in the failed state (after a boot, or at the end).
+        public static let unitFailed = Code("unit failed", .failure)
 
         // Our own side: libvirt, QEMU, the host.
         public static let infrastructure = Code("infrastructure", .infrastructure)
