@@ -18,7 +18,7 @@ import Testing
         timeout: 120
         steps:
           - succeed: "true"
-          - name: the host's marker is gone
+          - name: the marker on the host is gone
             succeed: test ! -e /nix/store/rehearse-flaky-marker
         """, name: name)
         let r = await TestGuest.runner.run(p, retries: 2)
@@ -28,7 +28,7 @@ import Testing
         // The run fails unless flaky passes are allowed.
         #expect(ScenarioResult.exitStatus(of: [r]) == 1 && ScenarioResult.exitStatus(of: [r], allowFlaky: true) == 0)
         let junit = ReportWriter.junit([r])
-        #expect(junit.contains("name=\"the host's marker is gone\"") && junit.contains("<flakyFailure type=\"failed\" message=\"attempt 1: step 2"), "\(junit)")
+        #expect(junit.contains("name=\"the marker on the host is gone\"") && junit.contains("<flakyFailure type=\"failed\" message=\"attempt 1: step 2"), "\(junit)")
         #expect(!junit.contains("<failure"))
     }
 
