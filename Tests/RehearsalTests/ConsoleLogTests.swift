@@ -30,6 +30,29 @@ import Testing
         #expect(found.map(\.kind) == [kind])
     }
 
+    /// What a starved vCPU prints under TCG on a busy host (seen in a CI run).
+    @Test func aSoftLockupReportIsTheHostsLoadNotTrouble() throws {
+        var l = try log()
+        let report = """
+        [   41.427610] watchdog: BUG: soft lockup - CPU#0 stuck for 21s! [modprobe:38]
+        [   41.430000] Modules linked in: virtio_blk
+        [   41.431000] CPU: 0 PID: 38 Comm: modprobe Not tainted 6.1.0-57-amd64 #1  Debian 6.1.158-1
+        [   41.432000] RIP: 0010:_raw_spin_unlock_irqrestore+0x21/0x40
+        [   41.433000] Call Trace:
+        [   41.434000]  <TASK>
+        [   41.435000]  load_module+0x1a2/0x1e0
+        [   41.436000]  </TASK>
+        [   41.500000] rcu: INFO: rcu_preempt self-detected stall on CPU
+        [   41.501000] Call Trace:
+        [   41.502000]  </TASK>
+
+        """
+        #expect(l.append(Array(report.utf8)).isEmpty, "\(l.trouble)")
+        #expect(l.starvation.count == 2)
+        // Past the report, a call trace is trouble again.
+        #expect(l.append(Array("[   50.0] Call Trace:\n".utf8)).map(\.kind) == ["call trace"])
+    }
+
     @Test func ordinaryLinesAreNotTrouble() throws {
         var l = try log()
         let found = l.append(Array("[    0.1] Booting paravirtualized kernel\nDEBUG: all fine\nno bugs here\n".utf8))

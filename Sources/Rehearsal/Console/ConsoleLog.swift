@@ -16,6 +16,10 @@ public struct ConsoleLog: Sendable {
     public private(set) var lines: [String] = []
     /// Trouble seen so far, in order.
     public private(set) var trouble: [ConsoleTrouble] = []
+    /// Reports that the guest's CPU was starved (soft lockups, RCU stalls): kept, not trouble.
+    public private(set) var starvation: [String] = []
+    /// Lines left of the dump of the last starvation report.
+    private var inStarvationReport = 0
     /// Where the next `wait_for_console` starts searching (a line index):
     /// each wait consumes the text up to its match.
     public var searchFrom = 0
@@ -59,7 +63,17 @@ public struct ConsoleLog: Sendable {
         partialStarted = nil
         lines.append(line)
         transcript?.write(Data(String(format: "[%9.3f] %@\n", t, line).utf8))
+        if ConsoleTrouble.starvation.matches(line) {
+            starvation.append(line)
+            inStarvationReport = ConsoleTrouble.starvationReportLines
+            return nil
+        }
         let hit = ConsoleTrouble.check(line, allowed: allowed)
+        if inStarvationReport > 0 {
+            // The report's own dump (registers, its call trace) ends with its task.
+            inStarvationReport = line.hasSuffix("</TASK>") ? 0 : inStarvationReport - 1
+            if hit?.kind == "call trace" { return nil }
+        }
         if let hit { trouble.append(hit) }
         return hit
     }

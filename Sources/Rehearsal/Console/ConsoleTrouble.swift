@@ -23,6 +23,15 @@ public struct ConsoleTrouble: Sendable, Equatable, Codable {
         ("no bootable device", #"\bNo bootable device\b"#),
     ].map { ($0.0, try! ConsolePattern($0.1)) }
 
+    /// The start of a report that the guest's CPU got no time for a while: a
+    /// soft lockup or an RCU stall. Under emulation on a busy host that is
+    /// the host's load, not the guest's bug (a guest that really hangs still
+    /// ends its step at the step's deadline), so such a report, and the call
+    /// trace that comes with it, is not trouble.
+    static let starvation = try! ConsolePattern(#"watchdog: BUG: soft lockup - CPU#\d+ stuck for \d+s!|rcu: INFO: rcu_\w+ (self-)?detected stalls?"#)
+    /// How many lines after such a report its dump may take.
+    static let starvationReportLines = 80
+
     /// The first check `line` trips, unless one of `allowed` matches it.
     public static func check(_ line: String, allowed: [ConsolePattern]) -> ConsoleTrouble? {
         guard let hit = checks.first(where: { $0.pattern.matches(line) }) else { return nil }
