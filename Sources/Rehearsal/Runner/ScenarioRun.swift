@@ -15,7 +15,8 @@ public actor ScenarioRun {
     let prepared: Runner.Prepared
     var scenario: Scenario { prepared.scenario }
     /// The scenario's own deadline: no step or boot runs past it. Moved later
-    /// by the time a boot waited for a boot slot (that time is not the guest's).
+    /// by the time a boot waited for a boot slot or for its image to be built
+    /// (that time is not the guest's).
     public private(set) var deadline: Deadline
     private let clock = Stopwatch()
     private var result: ScenarioResult
@@ -66,7 +67,10 @@ public actor ScenarioRun {
                     throw Runner.BootFailure(error: .infrastructure("cannot create \(dir.path): \(error)"), console: nil)
                 }
             }
+            let building = Stopwatch()
             let (g, h, payload) = try await runner.materials(p, generation: generation)
+            // Building an image (once, then cached) is not the scenario's time.
+            deadline = deadline.later(by: building.seconds)
             result.image = g.name
             result.imageDigest = g.digest
             result.kernelRelease = g.kernelRelease
