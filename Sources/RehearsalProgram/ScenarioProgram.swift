@@ -58,6 +58,7 @@ public struct ReportOptions: ParsableArguments {
     @Option(help: "Write JUnit XML here (one <testcase> per step).") public var junit: String?
     @Option(help: "Write the full results as JSON here.") public var json: String?
     @Option(help: "Write TAP version 14 here (one subtest per scenario, one test point per step).") public var tap: String?
+    @Option(help: "Write an HTML page here (every scenario and step, failures with their output and console).") public var html: String?
 
     public init() {}
 
@@ -68,6 +69,7 @@ public struct ReportOptions: ParsableArguments {
             if let junit { try ReportWriter.junit(results).write(toFile: junit, atomically: true, encoding: .utf8) }
             if let json { try ReportWriter.json(results).write(to: URL(fileURLWithPath: json)) }
             if let tap { try ReportWriter.tap(results).write(toFile: tap, atomically: true, encoding: .utf8) }
+            if let html { try RunPage.html(results, allowFlaky: allowFlaky).write(toFile: html, atomically: true, encoding: .utf8) }
         } catch {
             FileHandle.standardError.write(Data("rehearse: cannot write the report: \(error)\n".utf8))
             return RehearsalError.Kind.infrastructure.exitStatus

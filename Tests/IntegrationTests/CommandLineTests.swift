@@ -127,6 +127,27 @@ import Testing
         #expect(empty.out.contains("shard 3/3: 0 of 2 scenario files") && empty.out.contains("nothing to run"), "\(empty.out)")
     }
 
+    @Test func theHTMLReportShowsEveryScenarioAndStepInABrowser() async throws {
+        let pass = try TestGuest.scenario("name: page-pass\nmachine: {image: tiny}\nsteps:\n  - name: guest markup\n    succeed: echo '<b>bold</b> & more'\n", name: "page-pass")
+        let fail = try TestGuest.scenario("name: page-fail\nmachine: {image: tiny}\nsteps:\n  - name: it breaks\n    succeed: echo '<i>oops</i>'; false\n  - succeed: \"true\"\n", name: "page-fail")
+        let page = TestGuest.runs.appendingPathComponent("run-\(UUID().uuidString.prefix(6)).html")
+        let r = try Self.start(["run", pass.scenario.file, fail.scenario.file, "--retries", "1", "--html", page.path, "--run-dir", TestGuest.runs.path])
+        #expect(await r.wait() == 1, "\(r.out)\n\(r.err)")
+        let browser = try TestGuest.Browser()
+        defer { browser.close() }
+        let dom = try await browser.dump(page)
+        #expect(dom.contains("class=\"js\""), "the script ran")
+        #expect(dom.contains("<strong>FAILED</strong>: 2 scenarios, 1 passed, 1 failed"), "\(dom.prefix(2000))")
+        // The guest's markup is text on the page, never elements of it.
+        #expect(dom.contains("&lt;b&gt;bold&lt;/b&gt; &amp; more") && !dom.contains("<b>bold</b>"))
+        let failing = try #require(dom.range(of: "<h2>page-fail"))
+        let section = dom[failing.lowerBound...]
+        #expect(section.contains("&lt;i&gt;oops&lt;/i&gt;") && section.contains("exit status 1"))
+        #expect(section.contains("1 earlier failed attempt") && section.contains(">skipped<"))
+        let png = try await browser.screenshot(page, to: page.deletingPathExtension().appendingPathExtension("png"))
+        #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func aSignalDuringAStepLeavesNoQEMU(signal: Int32) async throws {
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")

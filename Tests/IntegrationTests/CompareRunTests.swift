@@ -51,13 +51,10 @@ import Testing
         let dir = URL(fileURLWithPath: try #require(c.new.runDirectory))
         let page = dir.appendingPathComponent("compare.html")
         try CompareReport.html(c).write(to: page, atomically: true, encoding: .utf8)
-        let chromium = try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
-                                    "Debian's chromium package is needed (scripts/setup.sh installs it)")
-        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("rehearse-chromium-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: profile) }
-        let base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)"]
+        let browser = try TestGuest.Browser()
+        defer { browser.close() }
         // With JavaScript, as people see it: the regression at the top, the package change in its table.
-        let dom = try await TestGuest.host(base + ["--dump-dom", page.absoluteString])
+        let dom = try await browser.dump(page)
         let regressions = try #require(dom.range(of: "id=\"regressions\""), "\(dom.prefix(400))")
         #expect(dom[regressions.lowerBound...].contains("unit rehearse-demo.service fails on new"))
         #expect(dom.contains("<td>rehearse-demo</td><td>1.0</td><td>3.0</td>"))
@@ -68,13 +65,11 @@ import Testing
         let scriptStart = try #require(source.range(of: "<script>")), scriptEnd = try #require(source.range(of: "</script>"))
         let noScript = dir.appendingPathComponent("compare-no-javascript.html")
         try source.replacingCharacters(in: scriptStart.lowerBound..<scriptEnd.upperBound, with: "").write(to: noScript, atomically: true, encoding: .utf8)
-        let plain = try await TestGuest.host(base + ["--dump-dom", noScript.absoluteString])
+        let plain = try await browser.dump(noScript)
         #expect(plain.contains("unit rehearse-demo.service fails on new") && plain.contains("<td>rehearse-demo</td><td>1.0</td><td>3.0</td>"))
         #expect(!plain.contains("class=\"js\""))
-        _ = try await TestGuest.host(base + ["--screenshot=\(dir.path)/compare-no-javascript.png", "--window-size=1200,1600", noScript.absoluteString])
-        let shot = dir.appendingPathComponent("compare.png")
-        _ = try await TestGuest.host(base + ["--screenshot=\(shot.path)", "--window-size=1200,1600", page.absoluteString])
-        let png = try Data(contentsOf: shot)
+        _ = try await browser.screenshot(noScript, to: dir.appendingPathComponent("compare-no-javascript.png"))
+        let png = try await browser.screenshot(page, to: dir.appendingPathComponent("compare.png"))
         #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
     }
 }

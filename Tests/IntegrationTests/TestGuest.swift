@@ -127,6 +127,31 @@ enum TestGuest {
     static func host(_ argv: [String], environment: [String: String]? = nil) async throws -> String {
         try await offload { try HostCommand.run(argv, environment: environment) }
     }
+
+    /// Headless Chromium (Debian's package; scripts/setup.sh installs it)
+    /// with a profile of its own: `dump` gives the DOM after scripts ran,
+    /// `screenshot` a PNG. The profile is removed by `close()`.
+    struct Browser {
+        let base: [String]
+        let profile: URL
+
+        init() throws {
+            let chromium = try #require(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                        "Debian's chromium package is needed (scripts/setup.sh installs it)")
+            profile = FileManager.default.temporaryDirectory.appendingPathComponent("rehearse-chromium-\(UUID().uuidString)")
+            base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)"]
+        }
+
+        func dump(_ page: URL) async throws -> String { try await TestGuest.host(base + ["--dump-dom", page.absoluteString]) }
+
+        /// Renders `page` into `png` and returns its bytes.
+        func screenshot(_ page: URL, to png: URL) async throws -> Data {
+            _ = try await TestGuest.host(base + ["--screenshot=\(png.path)", "--window-size=1200,1600", page.absoluteString])
+            return try Data(contentsOf: png)
+        }
+
+        func close() { try? FileManager.default.removeItem(at: profile) }
+    }
 }
 
 /// A `RunObserver` that calls the hook a test set for a scenario's name

@@ -4,26 +4,17 @@ import Foundation
 /// assets) that reads fully with JavaScript off; with it on, the tables get
 /// a filter box. Every string from a guest is escaped.
 public enum CompareReport {
-    public static func html(_ c: Comparison) -> String {
-        var h = """
-        <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>rehearse compare: \(e(c.old.generation.name)) → \(e(c.new.generation.name))</title>
-        <style>
-        body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#1d1d1f}
-        h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-        table{border-collapse:collapse;width:100%;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}
-        th{background:#f4f4f6}code,pre{font-family:ui-monospace,monospace;font-size:12px}
-        pre{background:#f7f7f7;padding:.6em;overflow:auto;max-height:30em}
+    static let style = """
         .ids{display:grid;grid-template-columns:1fr 1fr;gap:1em;margin-bottom:1em}.id{border:1px solid #ddd;padding:.6em;border-radius:6px}
         .regressions{border:2px solid #c62828;background:#fdecea;padding:.6em 1em;border-radius:6px}
         .ok{border:2px solid #2e7d32;background:#edf7ed;padding:.6em 1em;border-radius:6px}
         .regression,.newly-failing,.removed,.downgraded,.closed{color:#b71c1c}.fix,.upgraded,.added,.opened,.newly-active{color:#1b5e20}
         .already-broken{color:#8d6e00}.bar{display:inline-block;height:14px;vertical-align:middle}
         .k{background:#5c6bc0}.i{background:#26a69a}.u{background:#ffa726}.f{background:#8d6e63}.l{background:#ab47bc}.h{background:#9e9e9e}
-        .filter{display:none;margin:.3em 0}.js .filter{display:block}
-        </style></head><body>
+        """
+
+    public static func html(_ c: Comparison) -> String {
+        var h = """
         <h1>rehearse compare</h1>
         <div class="ids">\(identity("OLD", c.old))\(identity("NEW", c.new))</div>
 
@@ -67,21 +58,9 @@ public enum CompareReport {
             let log = side.runDirectory.flatMap { try? String(contentsOfFile: $0 + "/console.log", encoding: .utf8) } ?? "(no console log)"
             h += "<details><summary>\(label) \(e(side.generation.name)) console</summary><pre>\(e(log))</pre></details>\n"
         }
-        h += """
-        <script>
-        document.documentElement.className = 'js';
-        document.querySelectorAll('input.filter').forEach(function (box) {
-          box.addEventListener('input', function () {
-            var q = box.value.toLowerCase(), t = document.getElementById(box.dataset.table);
-            t.querySelectorAll('tr').forEach(function (r, i) { if (i) r.style.display = r.textContent.toLowerCase().indexOf(q) < 0 ? 'none' : ''; });
-          });
-        });
-        </script>
-        </body></html>
-
-        """
-        return h
+        return HTMLPage.document(title: "rehearse compare: \(c.old.generation.name) → \(c.new.generation.name)", style: style, body: h)
     }
+
 
     static func identity(_ label: String, _ s: Comparison.Side) -> String {
         let g = s.generation
@@ -98,7 +77,7 @@ public enum CompareReport {
 
     static func table(id: String, _ head: [String], _ rows: [[String]], classColumn: Int) -> String {
         guard !rows.isEmpty else { return "<p id=\"\(id)\">No changes.</p>\n" }
-        var t = "<input class=\"filter\" type=\"search\" placeholder=\"filter \(id)…\" data-table=\"\(id)\">"
+        var t = HTMLPage.filter(id)
         t += "<table id=\"\(id)\"><tr>" + head.map { "<th>\(e($0))</th>" }.joined() + "</tr>"
         for r in rows { t += "<tr class=\"\(cls(r[classColumn]))\">" + r.map { "<td>\(e($0))</td>" }.joined() + "</tr>" }
         return t + "</table>\n"
@@ -131,8 +110,6 @@ public enum CompareReport {
     static func mib(_ b: Int64?) -> String { b.map { String(format: "%.0f MiB", Double($0) / 1048576) } ?? "?" }
     static func fmt(_ s: Double) -> String { String(format: "%.1f s", s) }
     static func pct(_ v: Double, _ scale: Double) -> String { String(format: "%.1f", max(0, v / scale * 100)) }
-    static func cls(_ s: String) -> String { s.lowercased().replacingOccurrences(of: " ", with: "-") }
-
-    /// HTML-escapes text (guest output included): the same escaping as the JUnit report.
-    public static func e(_ s: String) -> String { ReportWriter.esc(s) }
+    static func cls(_ s: String) -> String { HTMLPage.cssClass(s) }
+    static func e(_ s: String) -> String { HTMLPage.escape(s) }
 }
