@@ -148,6 +148,42 @@ import Testing
         #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
     }
 
+    @Test func aShellTakesWhatIsTypedAndLeavingDestroysTheMachine() async throws {
+        // Through a pseudo-terminal (util-linux `script`), as a person types.
+        let input = Pipe()
+        let tmp = TestGuest.runs.appendingPathComponent("shell-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let out = tmp.appendingPathComponent("typescript")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qfec", "'\(Self.binary.path)' shell tiny --run-dir '\(TestGuest.runs.path)'", "/dev/null"]
+        p.currentDirectoryURL = TestGuest.repo
+        p.standardInput = input
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = p.standardOutput
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        func text() -> String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
+        #expect(await TestGuest.eventually(180) { text().contains("Leave with Ctrl-]") }, "\(text())")
+        let name = try #require(text().firstMatch(of: /\((rehearse-[0-9a-f-]+), run directory/).map { String($0.1) }, "\(text())")
+        #expect(!TestGuest.qemuPIDs(domain: name).isEmpty)
+        // The quotes make the echoed line differ from the output: only the guest's shell joins them.
+        input.fileHandleForWriting.write(Data("echo sh\"\"ell-$((6*7))\r".utf8))
+        #expect(await TestGuest.eventually(60) { text().contains("shell-42") }, "\(text())")
+        input.fileHandleForWriting.write(Data([0x1d]))
+        #expect(await TestGuest.eventually(60) { !p.isRunning }, "Ctrl-] leaves: \(text())")
+        #expect(p.terminationStatus == 0 && text().contains("left with Ctrl-]"), "\(text())")
+        #expect(TestGuest.qemuPIDs(domain: name).isEmpty)
+
+        // With no terminal, the end of the input leaves.
+        let eof = try Self.start(["shell", "tiny", "--run-dir", TestGuest.runs.path])
+        #expect(await eof.wait(180) == 0, "\(eof.out)\n\(eof.err)")
+        #expect(eof.out.contains("Leave by ending the input") && eof.out.contains("end of input"), "\(eof.out)")
+        let other = try #require(eof.out.firstMatch(of: /\((rehearse-[0-9a-f-]+), run directory/).map { String($0.1) })
+        #expect(TestGuest.qemuPIDs(domain: other).isEmpty)
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func aSignalDuringAStepLeavesNoQEMU(signal: Int32) async throws {
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")

@@ -10,6 +10,32 @@ public protocol ChannelWriter: Sendable {
 
 extension ConsoleStream: ChannelWriter {}
 
+/// Writes all of `bytes` to the stream `writer` gives (nil: powered off).
+/// A guest that stops reading makes this time out at `deadline` (or end on
+/// a signal, or cancellation) instead of blocking for ever.
+func sendAll(_ bytes: [UInt8], to writer: () -> ChannelWriter?, device: String, deadline: Deadline) async throws {
+    var offset = 0
+    var pause: UInt64 = 100_000
+    while offset < bytes.count {
+        guard let stream = writer() else { throw RehearsalError.infrastructure("the machine is powered off") }
+        let n: Int?
+        do { n = try stream.trySend(bytes[offset...]) } catch {
+            throw RehearsalError.infrastructure("writing to \(device) failed: \(error)")
+        }
+        if let n {
+            offset += n
+            pause = 100_000
+            continue
+        }
+        if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig) while writing to the guest") }
+        if Task.isCancelled { throw RehearsalError.interrupted("cancelled while writing to the guest") }
+        if deadline.hasPassed { throw RehearsalError.timeout("timed out writing to the guest: \(device) is not reading") }
+        // The guest's UART is full; it drains at serial speed.
+        try? await Task.sleep(nanoseconds: pause)
+        pause = min(pause * 2, 10_000_000)
+    }
+}
+
 /// Runs commands in the guest's root shell over the command channel, speaking
 /// `ShellProtocol`.
 ///
@@ -56,27 +82,7 @@ public actor ShellSession {
     /// Writes `text`; a guest that stops reading its console makes this time
     /// out at `deadline` (or on a signal, or cancellation) instead of blocking for ever.
     func write(_ text: String, deadline: Deadline) async throws {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        var pause: UInt64 = 100_000
-        while offset < bytes.count {
-            guard let channel = channel() else { throw RehearsalError.infrastructure("the machine is powered off") }
-            let n: Int?
-            do { n = try channel.trySend(bytes[offset...]) } catch {
-                throw RehearsalError.infrastructure("writing to the command channel failed: \(error)")
-            }
-            if let n {
-                offset += n
-                pause = 100_000
-                continue
-            }
-            if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig) while writing to the guest") }
-            if Task.isCancelled { throw RehearsalError.interrupted("cancelled while writing to the guest") }
-            if deadline.hasPassed { throw RehearsalError.timeout("timed out writing to the guest: its console is not reading") }
-            // The guest's UART is full; it drains at serial speed.
-            try? await Task.sleep(nanoseconds: pause)
-            pause = min(pause * 2, 10_000_000)
-        }
+        try await sendAll(Array(text.utf8), to: channel, device: "the command channel", deadline: deadline)
     }
 
     /// Waits until a shell answers on the channel, then enters protocol mode.

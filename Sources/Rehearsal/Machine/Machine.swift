@@ -327,6 +327,19 @@ public actor Machine {
         }
     }
 
+    /// For a person at a terminal (`rehearse shell`): every byte the first
+    /// serial console (`ttyS0`, the root shell for people) prints from now
+    /// on goes to `output`; nil detaches. The transcript is kept as always.
+    public nonisolated func mirrorConsole(to output: (@Sendable ([UInt8]) -> Void)?) {
+        io.mirrorSerial(to: output)
+    }
+
+    /// Types `bytes` on the first serial console, as keys pressed there.
+    public func typeOnConsole(_ bytes: [UInt8], deadline: Deadline) async throws {
+        let power = self.power
+        try await sendAll(bytes, to: { power.serial }, device: "the serial console", deadline: deadline)
+    }
+
     /// Powers the machine off hard, releases its consoles and removes every
     /// file it made (overlays, checkpoints, the payload disk). Idempotent.
     public func destroy() async {

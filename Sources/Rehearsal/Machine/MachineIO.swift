@@ -41,6 +41,12 @@ public final class MachineIO: Sendable {
 
     private let state: Mutex<State>
     private let wakeToken: UUID
+    /// A person's terminal attached to the serial console (`rehearse shell`):
+    /// gets its bytes as they come, outside the state's lock.
+    private let serialMirror = Mutex<(@Sendable ([UInt8]) -> Void)?>(nil)
+
+    /// Hands every byte the serial console prints from now on to `output` (nil: stop).
+    func mirrorSerial(to output: (@Sendable ([UInt8]) -> Void)?) { serialMirror.withLock { $0 = output } }
 
     init(log: ConsoleLog, channelTranscript: URL?) {
         var channelLog: FileHandle?
@@ -70,6 +76,7 @@ public final class MachineIO: Sendable {
     }
 
     func serialEvent(_ e: ConsoleStream.Event) {
+        if case .data(let bytes) = e, let mirror = serialMirror.withLock({ $0 }) { mirror(bytes) }
         deliver { s in
             switch e {
             case .data(let bytes):

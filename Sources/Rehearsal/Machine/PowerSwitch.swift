@@ -21,6 +21,7 @@ final class PowerSwitch: Sendable {
 
     var domain: Domain? { current.withLock { $0?.domain } }
     var channel: ConsoleStream? { current.withLock { $0?.channel } }
+    var serial: ConsoleStream? { current.withLock { $0?.serial } }
     var isOn: Bool { current.withLock { $0 != nil } }
 
     /// Cuts the power of the current boot (blocking: libvirt waits for QEMU

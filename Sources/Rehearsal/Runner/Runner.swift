@@ -323,9 +323,11 @@ public final class Runner: Sendable {
     /// Builds the image, starts a machine and waits until its shell answers.
     /// On failure nothing is left running. (For tests and tools that drive
     /// a machine without a `ScenarioRun`.)
-    public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline) async throws -> Machine {
+    public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline,
+                            bootCheck: Bool = true) async throws -> Machine {
         let (g, h, payload) = try await materials(p)
-        return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory, deadline: deadline).machine
+        return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory,
+                               deadline: deadline, bootCheck: bootCheck).machine
     }
 
     static func skipped(_ step: Step) -> StepResult {
