@@ -133,6 +133,18 @@ public final class TerminalReporter: RunObserver, Sendable {
         t.line(t.paint("↻ \(s.name): failed; attempt \(attempt) of \(attempts) on a fresh machine", .yellow))
     }
 
+    public func machinesKept(_ s: Scenario, machines: [String], directory: URL, run: String) {
+        let which = machines == ["machine"] ? "its machine is" : "its machines (\(machines.joined(separator: ", "))) are"
+        t.line(t.paint("⏸ \(s.name): failed; \(which) kept running. From another terminal:", .yellow))
+        t.line("    rehearse attach \(run)\(machines == ["machine"] ? "" : " --machine NAME")   # its console (leave with Ctrl-])")
+        t.line("    rehearse stop \(run)     # end the keep: the run destroys it and goes on")
+        t.line("  run directory: \(directory.path); ^C here also ends the keep.")
+    }
+
+    public func keepFailed(_ s: Scenario, reason: String, run: String) {
+        t.line(t.paint("✗ \(s.name): cannot keep the machine running (\(reason)); destroying it", .red))
+    }
+
     /// The end of a run: one line per scenario, then the counts. Flaky,
     /// quarantined and infrastructure results are counted apart from passes
     /// and failures, so a rerun pass or a quarantined failure never reads as a pass.

@@ -41,12 +41,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Put run directories here (default: <state>/runs).")
     var runDir: String?
 
+    @Flag(help: "Keep the machine of a failing scenario running after its evidence is collected, for `rehearse attach RUN`, until `rehearse stop RUN` (or ^C).")
+    var keepOnFailure = false
+
     @Option(help: "How many scenarios run at once (default: one per core, as many as the free memory holds; 1: one after the other).")
     var jobs: Int?
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if !(0...20).contains(retries) { throw ValidationError("--retries must be between 0 and 20") }
+        if keepOnFailure, retries > 0 { throw ValidationError("--keep-on-failure and --retries exclude each other: a kept machine is the one to look at") }
     }
 
     func run() async throws {
@@ -71,7 +75,7 @@ struct RunCommand: AsyncParsableCommand {
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
-                                           runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
+                                           runsDirectory: runDir.map { URL(fileURLWithPath: $0) }, keepOnFailure: keepOnFailure),
                             observer: reporter)
         var results = await runner.run(prepared, jobs: jobs, retries: retries)
         if let known { results = known.apply(to: results) }

@@ -149,29 +149,16 @@ import Testing
     }
 
     @Test func aShellTakesWhatIsTypedAndLeavingDestroysTheMachine() async throws {
-        // Through a pseudo-terminal (util-linux `script`), as a person types.
-        let input = Pipe()
-        let tmp = TestGuest.runs.appendingPathComponent("shell-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        let out = tmp.appendingPathComponent("typescript")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        p.arguments = ["-qfec", "'\(Self.binary.path)' shell tiny --run-dir '\(TestGuest.runs.path)'", "/dev/null"]
-        p.currentDirectoryURL = TestGuest.repo
-        p.standardInput = input
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = p.standardOutput
-        try p.run()
+        // Through a pseudo-terminal, as a person types.
+        let (p, keys, text) = try Self.underTerminal(["shell", "tiny", "--run-dir", TestGuest.runs.path])
         defer { if p.isRunning { p.terminate() } }
-        func text() -> String { (try? String(contentsOf: out, encoding: .utf8)) ?? "" }
         #expect(await TestGuest.eventually(180) { text().contains("Leave with Ctrl-]") }, "\(text())")
         let name = try #require(text().firstMatch(of: /\((rehearse-[0-9a-f-]+), run directory/).map { String($0.1) }, "\(text())")
         #expect(!TestGuest.qemuPIDs(domain: name).isEmpty)
         // The quotes make the echoed line differ from the output: only the guest's shell joins them.
-        input.fileHandleForWriting.write(Data("echo sh\"\"ell-$((6*7))\r".utf8))
+        keys.write(Data("echo sh\"\"ell-$((6*7))\r".utf8))
         #expect(await TestGuest.eventually(60) { text().contains("shell-42") }, "\(text())")
-        input.fileHandleForWriting.write(Data([0x1d]))
+        keys.write(Data([0x1d]))
         #expect(await TestGuest.eventually(60) { !p.isRunning }, "Ctrl-] leaves: \(text())")
         #expect(p.terminationStatus == 0 && text().contains("left with Ctrl-]"), "\(text())")
         #expect(TestGuest.qemuPIDs(domain: name).isEmpty)
@@ -182,6 +169,61 @@ import Testing
         #expect(eof.out.contains("Leave by ending the input") && eof.out.contains("end of input"), "\(eof.out)")
         let other = try #require(eof.out.firstMatch(of: /\((rehearse-[0-9a-f-]+), run directory/).map { String($0.1) })
         #expect(TestGuest.qemuPIDs(domain: other).isEmpty)
+    }
+
+    /// Runs `rehearse ARGS` under a pseudo-terminal (util-linux `script`), as a person types:
+    /// returns the process, a pipe for the keys and the typescript so far.
+    static func underTerminal(_ args: [String]) throws -> (Process, FileHandle, @Sendable () -> String) {
+        let input = Pipe()
+        let tmp = TestGuest.runs.appendingPathComponent("tty-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let out = tmp.appendingPathComponent("typescript")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qfec", ([binary.path] + args).map { "'\($0)'" }.joined(separator: " "), "/dev/null"]
+        p.currentDirectoryURL = TestGuest.repo
+        p.standardInput = input
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = p.standardOutput
+        try p.run()
+        return (p, input.fileHandleForWriting, { (try? String(contentsOf: out, encoding: .utf8)) ?? "" })
+    }
+
+    @Test func aKeptMachineCanBeAttachedToAndStopped() async throws {
+        let s = try TestGuest.scenario("name: keep-me\nmachine: {image: tiny}\nsteps:\n  - succeed: echo kept > /tmp/evidence; false\n", name: "keep-me")
+        let run = try Self.start(["run", s.scenario.file, "--keep-on-failure", "--run-dir", TestGuest.runs.path])
+        defer { if run.process.isRunning { run.process.terminate() } }
+        #expect(await TestGuest.eventually(120) { run.out.contains("rehearse stop ") }, "\(run.out)\n\(run.err)")
+        let id = try #require(run.out.firstMatch(of: /rehearse stop ([0-9a-f-]+)/).map { String($0.1) }, "\(run.out)")
+        let dir = try #require(run.out.firstMatch(of: /run directory: (\S+); \^C/).map { URL(fileURLWithPath: String($0.1)) })
+        let name = try #require(TestGuest.domainName(inRunDirectory: dir))
+        #expect(!TestGuest.qemuPIDs(domain: name).isEmpty, "the failed scenario's machine is kept")
+        #expect(run.process.isRunning)
+
+        // attach: the kept machine is the one that failed (the file its step wrote is there).
+        let (attach, keys, text) = try Self.underTerminal(["attach", id, "--run-dir", TestGuest.runs.path])
+        defer { if attach.isRunning { attach.terminate() } }
+        #expect(await TestGuest.eventually(60) { text().contains("Leave with Ctrl-]") }, "\(text())")
+        keys.write(Data("cat /tmp/evid\"\"ence; echo at\"\"tached\r".utf8))
+        #expect(await TestGuest.eventually(60) { text().contains(/kept\s+attached/) }, "\(text())")
+        keys.write(Data([0x1d]))
+        #expect(await TestGuest.eventually(60) { !attach.isRunning }, "\(text())")
+        #expect(attach.terminationStatus == 0)
+        #expect(!TestGuest.qemuPIDs(domain: name).isEmpty && run.process.isRunning, "leaving attach keeps the machine")
+
+        // Bad input: one line, exit 2.
+        let wrong = try Self.start(["attach", id, "--machine", "nope", "--run-dir", TestGuest.runs.path])
+        #expect(await wrong.wait(60) == 2 && wrong.err.contains("no machine nope (machines: machine)"), "\(wrong.err)")
+        let missing = try Self.start(["stop", "19990101-000000-000000", "--run-dir", TestGuest.runs.path])
+        #expect(await missing.wait(60) == 2 && missing.err.contains("no run 19990101-000000-000000"), "\(missing.err)")
+
+        // stop: the run destroys the machine and ends with the scenario's verdict.
+        let stop = try Self.start(["stop", id, "--run-dir", TestGuest.runs.path])
+        #expect(await stop.wait(60) == 0, "\(stop.out)\n\(stop.err)")
+        #expect(await run.wait(60) == 1, "\(run.out)\n\(run.err)")
+        #expect(TestGuest.qemuPIDs(domain: name).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("keep.sock").path))
     }
 
     @Test(arguments: [SIGINT, SIGTERM])

@@ -103,8 +103,14 @@ public protocol RunObserver: Sendable {
     func scenarioFinished(_ result: ScenarioResult, run: String)
     /// A failed scenario starts again on a fresh machine (`--retries`).
     func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String)
+    /// A failed scenario's machines stay up (`--keep-on-failure`) until `rehearse stop RUN`.
+    func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String)
+    /// The machines could not be kept (they are destroyed as usual).
+    func keepFailed(_ scenario: Scenario, reason: String, run: String)
 }
 
 extension RunObserver {
     public func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {}
+    public func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String) {}
+    public func keepFailed(_ scenario: Scenario, reason: String, run: String) {}
 }

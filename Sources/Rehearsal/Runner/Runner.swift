@@ -11,11 +11,16 @@ public final class Runner: Sendable {
         public var state: StateDirectory
         /// Where run directories go; default `<state>/runs`.
         public var runsDirectory: URL?
-        public init(uri: String? = nil, accelerator: Accelerator? = nil, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil) {
+        /// Keep the machines of a scenario that failed running (after its
+        /// evidence is collected) until `rehearse stop`, a signal or cancellation.
+        public var keepOnFailure: Bool
+        public init(uri: String? = nil, accelerator: Accelerator? = nil, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil,
+                    keepOnFailure: Bool = false) {
             self.uri = uri
             self.accelerator = accelerator
             self.state = state
             self.runsDirectory = runsDirectory
+            self.keepOnFailure = keepOnFailure
         }
     }
 

@@ -21,6 +21,8 @@ public actor ScenarioRun {
     private let clock = Stopwatch()
     private var result: ScenarioResult
     private var machines: [Machine] = []
+    /// Each machine's name in the scenario (`machine` for the single one).
+    private var machineNames: [String] = []
     private var stepsRun = 0
     /// The first step that did not pass, or the boot that failed.
     private var failure: (outcome: Outcome, message: String)?
@@ -80,6 +82,7 @@ public actor ScenarioRun {
                                            directory: dir, deadline: deadline, bootCheck: bootCheck)
             deadline = deadline.later(by: waited)
             machines.append(m)
+            machineNames.append(machineName ?? "machine")
             result.bootSeconds = await m.readySeconds
             return m
         } catch let e as Runner.BootFailure {
@@ -153,6 +156,22 @@ public actor ScenarioRun {
         }
     }
 
+    /// Keeps the machines still running for a person (`--keep-on-failure`)
+    /// until `rehearse stop`, a signal or cancellation.
+    private func keep() async {
+        var kept: [(name: String, machine: Machine)] = []
+        for (name, m) in zip(machineNames, machines) where m.domain != nil { kept.append((name, m)) }
+        guard !kept.isEmpty else { return }
+        do {
+            let server = try KeptMachines(kept, directory: directory)
+            runner.observer?.machinesKept(scenario, machines: kept.map(\.name), directory: directory, run: runID)
+            await server.serve()
+        } catch {
+            runner.observer?.keepFailed(scenario, reason: "\(error)", run: runID)
+        }
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(KeptMachines.socketName))
+    }
+
     /// Records steps that were never reached.
     func skip(_ steps: [Step]) {
         result.steps += steps.map(Runner.skipped)
@@ -168,15 +187,14 @@ public actor ScenarioRun {
     func finish(checkUnits: Bool = true) async -> ScenarioResult {
         if let finished { return finished }
         if checkUnits, failure == nil { await checkUnitsAtEnd() }
-        for m in machines {
-            result.boots += await m.boots
-            await m.destroy()
-        }
+        for m in machines { result.boots += await m.boots }
         result.outcome = failure?.outcome ?? .passed
         result.message = failure?.message
         result.seconds = clock.seconds
         try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))
         runner.observer?.scenarioFinished(result, run: runID)
+        if runner.options.keepOnFailure, result.outcome == .failed { await keep() }
+        for m in machines { await m.destroy() }
         finished = result
         return result
     }

@@ -83,6 +83,8 @@ extension RehearsalError {
         public static let badImage = Code("bad image", .badInput)
         /// No recipe builds the image or generation named.
         public static let unknownImage = Code("unknown image", .badInput)
+        /// A run named on the command line (`attach`, `stop`) that does not exist or keeps no machine.
+        public static let unknownRun = Code("unknown run", .badInput)
 
         // The system under test.
         /// The guest did not do what was asserted or expected (it hung,
