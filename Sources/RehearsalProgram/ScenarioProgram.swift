@@ -35,7 +35,9 @@ extension ScenarioProgram {
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: Terminal())
         let runner = Runner(options: .init(uri: options.connection.connect, accelerator: options.connection.accel,
-                                           runsDirectory: options.runDir.map { URL(fileURLWithPath: $0) }),
+                                           runsDirectory: options.runDir.map { URL(fileURLWithPath: $0) },
+                                           keepOnFailure: options.keepOnFailure,
+                                           pauses: options.step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never),
                             observer: reporter)
         let result = await runner.run(name, timeout: timeout, bootCheck: bootCheck) { try await run($0) }
         reporter.summary([result])
@@ -51,6 +53,8 @@ public struct ScenarioProgramOptions: ParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var reports: ReportOptions
     @Option(help: "Put run directories here (default: <state>/runs).") var runDir: String?
+    @Flag(help: "Keep the machines running if the scenario fails, for `rehearse attach RUN`, until `rehearse stop RUN`.") var keepOnFailure = false
+    @Flag(help: "Stop before every step until `rehearse continue RUN`.") var step = false
 }
 
 /// Where a run's reports go: `rehearse run` and every scenario program take these.

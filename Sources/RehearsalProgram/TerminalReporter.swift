@@ -141,6 +141,12 @@ public final class TerminalReporter: RunObserver, Sendable {
         t.line("  run directory: \(directory.path); ^C here also ends the keep.")
     }
 
+    public func paused(_ s: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String) {
+        t.line(t.paint("⏸ \(s.name): paused before step \(index + 1) `\(step.name)`\(note.map { ": \($0)" } ?? ""). From another terminal:", .yellow))
+        t.line("    rehearse attach \(run)\(machines == ["machine"] ? "" : " --machine NAME")   # its console (leave with Ctrl-])")
+        t.line("    rehearse continue \(run) # go on;  rehearse stop \(run) ends the scenario here")
+    }
+
     public func keepFailed(_ s: Scenario, reason: String, run: String) {
         t.line(t.paint("✗ \(s.name): cannot keep the machine running (\(reason)); destroying it", .red))
     }

@@ -44,6 +44,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Keep the machine of a failing scenario running after its evidence is collected, for `rehearse attach RUN`, until `rehearse stop RUN` (or ^C).")
     var keepOnFailure = false
 
+    @Flag(help: "Stop before every step until `rehearse continue RUN` (attach meanwhile with `rehearse attach RUN`). Without it, `pause` steps stop only when run at a terminal.")
+    var step = false
+
     @Option(help: "How many scenarios run at once (default: one per core, as many as the free memory holds; 1: one after the other).")
     var jobs: Int?
 
@@ -75,7 +78,8 @@ struct RunCommand: AsyncParsableCommand {
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
-                                           runsDirectory: runDir.map { URL(fileURLWithPath: $0) }, keepOnFailure: keepOnFailure),
+                                           runsDirectory: runDir.map { URL(fileURLWithPath: $0) }, keepOnFailure: keepOnFailure,
+                                           pauses: step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never),
                             observer: reporter)
         var results = await runner.run(prepared, jobs: jobs, retries: retries)
         if let known { results = known.apply(to: results) }

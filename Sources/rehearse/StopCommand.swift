@@ -6,7 +6,7 @@ import Rehearsal
 struct StopCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stop",
-        abstract: "End the keep of a run's machines (`run --keep-on-failure`): the run destroys them and goes on.",
+        abstract: "End the keep of a run's machines (`run --keep-on-failure`, or a pause): the run destroys them and goes on.",
         discussion: "Example:\n  rehearse stop 20261203-104012-1a2b3c"
     )
 
@@ -15,10 +15,7 @@ struct StopCommand: AsyncParsableCommand {
 
     func run() async throws {
         let runner = Runner(options: .init(runsDirectory: runDir.map { URL(fileURLWithPath: $0) }))
-        let socket = try UnixSocket.connect(to: try runner.keptSocket(run))
-        defer { socket.close() }
-        socket.write("stop\n")
-        guard socket.readLine() == "ok" else { throw RehearsalError(.unknownRun, "run \(run) did not take the stop") }
+        try runner.tellKept(run, .stop)
         print("rehearse stop: run \(run) ends its keep; its machines are destroyed.")
     }
 }

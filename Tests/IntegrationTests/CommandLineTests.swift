@@ -226,6 +226,45 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("keep.sock").path))
     }
 
+    @Test func steppingPausesBeforeEachStepAndAPersonCanActMeanwhile() async throws {
+        let yaml = "name: stepper\nmachine: {image: tiny}\nsteps:\n  - succeed: \"true\"\n  - pause: make /tmp/two\n  - name: the person made it\n    succeed: test -f /tmp/two\n"
+        let s = try TestGuest.scenario(yaml, name: "stepper")
+        // Not at a terminal and without --step, the pause passes straight on: the last step fails.
+        let plain = try Self.start(["run", s.scenario.file, "--run-dir", TestGuest.runs.path])
+        #expect(await plain.wait() == 1, "\(plain.out)\n\(plain.err)")
+        #expect(plain.out.contains("the person made it"), "\(plain.out)")
+
+        let json = TestGuest.runs.appendingPathComponent("step-\(UUID().uuidString.prefix(6)).json")
+        let run = try Self.start(["run", s.scenario.file, "--step", "--json", json.path, "--run-dir", TestGuest.runs.path])
+        defer { if run.process.isRunning { run.process.terminate() } }
+        func pauses() -> Int { run.out.components(separatedBy: "paused before step").count - 1 }
+        func next(_ n: Int) async throws -> String {
+            #expect(await TestGuest.eventually(120) { pauses() >= n }, "\(run.out)\n\(run.err)")
+            return try #require(run.out.firstMatch(of: /rehearse continue ([0-9a-f-]+)/).map { String($0.1) })
+        }
+        let id = try await next(1)
+        #expect(run.out.contains("paused before step 1"))
+        #expect(await (try Self.start(["continue", id, "--run-dir", TestGuest.runs.path])).wait(60) == 0)
+        _ = try await next(2)
+        #expect(run.out.contains("paused before step 2 `pause: make /tmp/two`: make /tmp/two"), "\(run.out)")
+        // Meanwhile a person attaches and does what the note asks.
+        let (attach, keys, text) = try Self.underTerminal(["attach", id, "--run-dir", TestGuest.runs.path])
+        defer { if attach.isRunning { attach.terminate() } }
+        #expect(await TestGuest.eventually(60) { text().contains("Leave with Ctrl-]") }, "\(text())")
+        keys.write(Data("touch /tmp/two; echo to\"\"uched\r".utf8))
+        #expect(await TestGuest.eventually(60) { text().contains("touched") }, "\(text())")
+        keys.write(Data([0x1d]))
+        #expect(await TestGuest.eventually(60) { !attach.isRunning })
+        #expect(await (try Self.start(["continue", id, "--run-dir", TestGuest.runs.path])).wait(60) == 0)
+        _ = try await next(3)
+        #expect(await (try Self.start(["continue", id, "--run-dir", TestGuest.runs.path])).wait(60) == 0)
+        #expect(await run.wait() == 0, "\(run.out)\n\(run.err)")
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+        let steps = ((obj?["scenarios"] as? [[String: Any]])?.first?["steps"] as? [[String: Any]]) ?? []
+        #expect(steps.map { $0["outcome"] as? String ?? "?" } == ["passed", "passed", "passed"], "\(steps)")
+        #expect((steps[1]["stdout"] as? String)?.hasPrefix("paused for ") == true)
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func aSignalDuringAStepLeavesNoQEMU(signal: Int32) async throws {
         let runDir = TestGuest.runs.appendingPathComponent("signal-\(signal)-\(UUID().uuidString.prefix(6))")

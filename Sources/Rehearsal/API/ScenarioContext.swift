@@ -142,6 +142,12 @@ public struct ScenarioMachine: Sendable {
         _ = try await step(.boot(generation), name, timeout, line)
     }
 
+    /// Stops here for a person (`rehearse attach`, then `rehearse continue`)
+    /// when the program runs at a terminal or with `--step`; else goes on.
+    public func pause(_ note: String? = nil, name: String? = nil, line: Int = #line) async throws {
+        _ = try await step(.pause(note), name, nil, line)
+    }
+
     /// Asserts what is booted: the generation's name and/or the kernel (a regex over all of `uname -r`).
     public func assertBooted(generation: String? = nil, kernel: String? = nil, name: String? = nil, line: Int = #line) async throws {
         let k = try kernel.map { try ConsolePattern($0) }

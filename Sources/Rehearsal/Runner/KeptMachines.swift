@@ -11,13 +11,16 @@ import Synchronization
 ///   then the machine's first serial console, both ways, until the client
 ///   closes; or `error …`.
 /// - `stop`: the keep ends (answer `ok`), and the run destroys the machines.
+/// - `continue`: at a pause, the scenario goes on (answer `ok`).
 /// A signal (SIGINT/SIGTERM) or the task's cancellation ends it too.
 final class KeptMachines: Sendable {
     static let socketName = "keep.sock"
 
     private let machines: [(name: String, machine: Machine)]
     private let socket: UnixSocket
-    private let ended = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+    /// How the keep ended.
+    enum End: Sendable { case stop, `continue`, interrupted }
+    private let ended = Mutex<(end: End?, waiter: CheckedContinuation<End, Never>?)>((nil, nil))
     /// Attached clients, closed when the keep ends (so that `attach` returns).
     private let clients = Mutex<[UnixSocket]>([])
 
@@ -26,37 +29,41 @@ final class KeptMachines: Sendable {
         socket = try UnixSocket.listen(at: directory.appendingPathComponent(Self.socketName).path)
     }
 
-    /// Serves attaches until `stop`, a signal or cancellation; then closes the socket.
-    func serve() async {
+    /// Serves attaches until `stop`, `continue`, a signal or cancellation; then closes the socket.
+    func serve() async -> End {
         let token = UUID()
-        Interruption.shared.onSignal(token) { [self] in end() }
+        Interruption.shared.onSignal(token) { [self] in end(.interrupted) }
         defer { Interruption.shared.removeOnSignal(token) }
         let accepting = Thread { [self] in
             while let client = socket.accept() { Thread { [self] in handle(client) }.start() }
         }
         accepting.start()
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { c in
-                let resumeNow = ended.withLock { s -> Bool in
-                    if s.done || Interruption.shared.isRequested { return true }
+        let how = await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<End, Never>) in
+                let now = ended.withLock { s -> End? in
+                    if Interruption.shared.isRequested { s.end = s.end ?? .interrupted }
+                    if let e = s.end { return e }
                     s.waiter = c
-                    return false
+                    return nil
                 }
-                if resumeNow { c.resume() }
+                if let now { c.resume(returning: now) }
             }
-        } onCancel: { [self] in end() }
+        } onCancel: { [self] in end(.interrupted) }
         socket.close()
         for (_, m) in machines { m.mirrorConsole(to: nil) }
         for c in clients.withLock({ $0 }) { c.close() }
+        return how
     }
 
-    private func end() {
-        let w = ended.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.done = true
+    /// The first end wins; the waiter, if there is one yet, is resumed once.
+    private func end(_ how: End) {
+        let w = ended.withLock { s -> (CheckedContinuation<End, Never>, End)? in
+            guard s.end == nil else { return nil }
+            s.end = how
             defer { s.waiter = nil }
-            return s.waiter
+            return s.waiter.map { ($0, how) }
         }
-        w?.resume()
+        if let (c, how) = w { c.resume(returning: how) }
     }
 
     private func handle(_ client: UnixSocket) {
@@ -66,7 +73,10 @@ final class KeptMachines: Sendable {
         switch words.first {
         case "stop":
             client.write("ok\n")
-            end()
+            end(.stop)
+        case "continue":
+            client.write("ok\n")
+            end(.continue)
         case "attach":
             let wanted = words.count > 1 ? words[1] : ""
             guard let (_, machine) = machines.first(where: { wanted.isEmpty || $0.name == wanted }) else {
@@ -117,4 +127,18 @@ extension Runner {
         }
         return sock
     }
+
+    /// Asks the run holding kept or paused machines to `stop` or `continue`.
+    public func tellKept(_ run: String, _ request: KeptRequest) throws {
+        let socket = try UnixSocket.connect(to: try keptSocket(run))
+        defer { socket.close() }
+        socket.write("\(request.rawValue)\n")
+        guard socket.readLine() == "ok" else { throw RehearsalError(.unknownRun, "run \(run) did not take `\(request.rawValue)`") }
+    }
+}
+
+/// What `rehearse stop` and `rehearse continue` ask of a run that keeps machines.
+public enum KeptRequest: String, Sendable {
+    case stop
+    case `continue`
 }

@@ -105,6 +105,8 @@ public protocol RunObserver: Sendable {
     func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String)
     /// A failed scenario's machines stay up (`--keep-on-failure`) until `rehearse stop RUN`.
     func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String)
+    /// The scenario stopped before `step` for a person, until `rehearse continue RUN`.
+    func paused(_ scenario: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String)
     /// The machines could not be kept (they are destroyed as usual).
     func keepFailed(_ scenario: Scenario, reason: String, run: String)
 }
@@ -113,4 +115,5 @@ extension RunObserver {
     public func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {}
     public func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String) {}
     public func keepFailed(_ scenario: Scenario, reason: String, run: String) {}
+    public func paused(_ scenario: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String) {}
 }

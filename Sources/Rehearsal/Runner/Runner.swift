@@ -14,8 +14,19 @@ public final class Runner: Sendable {
         /// Keep the machines of a scenario that failed running (after its
         /// evidence is collected) until `rehearse stop`, a signal or cancellation.
         public var keepOnFailure: Bool
+        /// Where a scenario stops for a person (`rehearse attach`, then `rehearse continue`).
+        public var pauses: Pauses
+        public enum Pauses: Sendable {
+            /// Never: `pause` steps pass straight on (nobody is at a terminal).
+            case never
+            /// At `pause` steps.
+            case atPauseSteps
+            /// Before every step (`--step`).
+            case beforeEveryStep
+        }
         public init(uri: String? = nil, accelerator: Accelerator? = nil, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil,
-                    keepOnFailure: Bool = false) {
+                    keepOnFailure: Bool = false, pauses: Pauses = .never) {
+            self.pauses = pauses
             self.uri = uri
             self.accelerator = accelerator
             self.state = state

@@ -103,6 +103,7 @@ public actor ScenarioRun {
             result.steps.append(r)
             return r
         }
+        if let r = await pauseIfAsked(before: step, index: i, of: count) { return r }
         runner.observer?.stepStarted(step, index: i, of: count, run: runID)
         let stepDeadline = Deadline.after(seconds: step.timeout ?? step.defaultTimeout).earlier(deadline)
         var context = runner.context(for: prepared)
@@ -156,20 +157,68 @@ public actor ScenarioRun {
         }
     }
 
+    /// The machines still running, with their names in the scenario.
+    private var running: [(name: String, machine: Machine)] {
+        zip(machineNames, machines).filter { $0.1.domain != nil }.map { ($0.0, $0.1) }
+    }
+
     /// Keeps the machines still running for a person (`--keep-on-failure`)
     /// until `rehearse stop`, a signal or cancellation.
     private func keep() async {
-        var kept: [(name: String, machine: Machine)] = []
-        for (name, m) in zip(machineNames, machines) where m.domain != nil { kept.append((name, m)) }
+        let kept = running
         guard !kept.isEmpty else { return }
+        _ = await hold(kept) { runner.observer?.machinesKept(scenario, machines: kept.map(\.name), directory: directory, run: runID) }
+    }
+
+    /// Serves `kept` on the run's socket until the keep ends; nil when it could not be served.
+    private func hold(_ kept: [(name: String, machine: Machine)], announce: () -> Void) async -> KeptMachines.End? {
+        defer { try? FileManager.default.removeItem(at: directory.appendingPathComponent(KeptMachines.socketName)) }
         do {
             let server = try KeptMachines(kept, directory: directory)
-            runner.observer?.machinesKept(scenario, machines: kept.map(\.name), directory: directory, run: runID)
-            await server.serve()
+            announce()
+            return await server.serve()
         } catch {
             runner.observer?.keepFailed(scenario, reason: "\(error)", run: runID)
+            return nil
         }
-        try? FileManager.default.removeItem(at: directory.appendingPathComponent(KeptMachines.socketName))
+    }
+
+    /// Stops before `step` for a person when the run asks for it (`--step`,
+    /// or a `pause` step at a terminal) until `rehearse continue`. Returns
+    /// the step's result when the pause decided it (a `pause` step, or a
+    /// stop or signal during the pause); nil to run the step. The pause's
+    /// time does not count against the scenario's deadline.
+    private func pauseIfAsked(before step: Step, index i: Int, of count: Int?) async -> StepResult? {
+        let isPause: Bool
+        if case .pause = step.action { isPause = true } else { isPause = false }
+        switch runner.options.pauses {
+        case .never: return nil
+        case .atPauseSteps: guard isPause else { return nil }
+        case .beforeEveryStep: break
+        }
+        let kept = running
+        guard !kept.isEmpty else { return nil }
+        let clock = Stopwatch()
+        var note: String?
+        if case .pause(let n) = step.action { note = n }
+        let end = await hold(kept) {
+            runner.observer?.paused(scenario, before: step, index: i, note: note, machines: kept.map(\.name), directory: directory, run: runID)
+        }
+        deadline = deadline.later(by: clock.seconds)
+        var r = StepResult(name: step.name, kind: step.kind, line: step.line, command: step.command, outcome: .passed, seconds: clock.seconds)
+        switch end {
+        case .continue?, nil:
+            guard isPause else { return nil }
+            r.stdout = "paused for \(String(format: "%.1f", clock.seconds)) s\n"
+        case .stop?, .interrupted?:
+            r.outcome = .interrupted
+            r.message = end == .stop ? "stopped at a pause by `rehearse stop`" : "interrupted at a pause"
+            fail(.interrupted, "step \(i + 1) `\(r.name)` (\(scenario.file):\(r.line)): \(r.message!)")
+        }
+        runner.observer?.stepStarted(step, index: i, of: count, run: runID)
+        result.steps.append(r)
+        runner.observer?.stepFinished(r, index: i, of: count, run: runID)
+        return r
     }
 
     /// Records steps that were never reached.

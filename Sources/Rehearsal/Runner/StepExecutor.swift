@@ -105,6 +105,9 @@ public enum StepExecutor {
                 let what = try await machine.rollback(deadline: deadline)
                 r.stdout = "rolled back to \(what)\n"
                 try await bootCheck.run(on: machine, deadline: deadline.later(by: await machine.slotWaitSeconds - waited))
+            case .pause:
+                // Reached only when the run does not pause (nobody at a terminal, no --step).
+                r.stdout = "not paused: the run is not at a terminal (give --step to pause)\n"
             case .booted(let generation, let kernel):
                 let out = try await machine.run("uname -r", deadline: deadline)
                 let release = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -138,6 +138,9 @@ public struct Step: Sendable {
         case rollback
         /// Assert what is booted: the generation's name and/or the kernel release (a regex, whole match).
         case booted(generation: String?, kernel: ConsolePattern?)
+        /// Stop here for a person (`rehearse attach`, then `rehearse continue`),
+        /// with a note for them; passes straight on when nobody is at a terminal.
+        case pause(String?)
     }
 
     /// Default step timeouts in seconds, by kind: commands should be quick;
@@ -149,6 +152,7 @@ public struct Step: Sendable {
         case .reboot, .crash, .boot, .rollback: return 300
         case .waitForUnit, .waitForOpenPort, .checkpoint: return 120
         case .booted: return 60
+        case .pause: return 60
         }
     }
 
@@ -156,7 +160,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort, .boot, .checkpoint, .rollback, .booted: return nil
+        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort, .boot, .checkpoint, .rollback, .booted, .pause: return nil
         }
     }
 
@@ -177,6 +181,7 @@ public struct Step: Sendable {
         case .checkpoint: return "checkpoint"
         case .rollback: return "rollback"
         case .booted: return "booted"
+        case .pause: return "pause"
         }
     }
 }

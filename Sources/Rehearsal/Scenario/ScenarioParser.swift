@@ -12,9 +12,9 @@ public enum ScenarioParser {
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
     static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "console", "memory", "cpus", "payload"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
-                            "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback"]
+                            "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback", "pause"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
-    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint, "rollback": .rollback]
+    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint, "rollback": .rollback, "pause": .pause(nil)]
     static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure", "allow_failed"]
     static let bootedKeys: Set = ["generation", "kernel"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
@@ -235,6 +235,7 @@ public enum ScenarioParser {
         case "wait_for_console": action = .waitForConsole(try r.pattern(valueNode, kind))
         case "reboot": action = .reboot(value)
         case "boot": action = .boot(value)
+        case "pause": action = .pause(value)
         case "checkpoint", "rollback", "crash":
             throw r.error(valueNode, "`\(kind)` takes no value: write `- \(kind)`")
         case "wait_for_unit":
