@@ -18,7 +18,15 @@ public enum Probes {
     struct Probe: Sendable {
         let name: String
         let command: String
+        /// Whether a failure (a status other than 0 or 3, "not in this guest")
+        /// is tried again: systemctl's D-Bus call times out when a loaded
+        /// host leaves systemd busy, and an answer a moment later is the real one.
+        var retried = false
         let read: @Sendable (CommandResult, inout Snapshot) -> Void
+
+        init(name: String, command: String, retried: Bool = false, read: @escaping @Sendable (CommandResult, inout Snapshot) -> Void) {
+            (self.name, self.command, self.retried, self.read) = (name, command, retried, read)
+        }
     }
 
     static let all: [Probe] = [
@@ -41,13 +49,13 @@ public enum Probes {
             command -v systemctl >/dev/null || { echo 'no systemd in the guest' >&2; exit 3; }; \
             systemctl list-units --all --full --no-legend --plain --type=service,socket,timer,target,mount,path; echo '#files'; \
             systemctl list-unit-files --full --no-legend --plain --type=service,socket,timer,target,mount,path
-            """) { r, s in
+            """, retried: true) { r, s in
             if r.status != 0 { s.skipped.append("units: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"); return }
             s.units = parseUnits(r.stdoutText)
         },
         Probe(name: "ports", command: """
             command -v ss >/dev/null || { echo 'no ss (iproute2) in the guest' >&2; exit 3; }; ss -Htulnp
-            """) { r, s in
+            """, retried: true) { r, s in
             if r.status != 0 { s.skipped.append("ports: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))"); return }
             s.ports = parsePorts(r.stdoutText)
         },
@@ -74,7 +82,13 @@ public enum Probes {
         let clock = Stopwatch()
         var s = Snapshot()
         for p in all {
-            let r = try await machine.run(p.command, deadline: Deadline.after(seconds: 120).earlier(deadline))
+            let limit = Deadline.after(seconds: 120).earlier(deadline)
+            var r = try await machine.run(p.command, deadline: limit)
+            var attempts = 1
+            while p.retried, r.status != 0, r.status != 3, attempts < 3, !limit.hasPassed {
+                r = try await machine.run(p.command, deadline: limit)
+                attempts += 1
+            }
             p.read(r, &s)
         }
         s.probeSeconds = clock.seconds
