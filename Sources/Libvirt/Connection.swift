@@ -49,6 +49,28 @@ public final class Connection: @unchecked Sendable {
         return Domain(pointer: d, connection: self)
     }
 
+    /// Starts the guest saved in `file` (by `Domain.save`) where it stopped,
+    /// as the domain its header describes (see `SaveImage`); returns it.
+    public func restoreDomain(from file: String, name: String) throws -> Domain {
+        let c = try raw("virDomainRestoreFlags")
+        guard virDomainRestoreFlags(c, file, nil, VIR_DOMAIN_SAVE_RUNNING.rawValue) == 0 else {
+            throw LibvirtError.last("virDomainRestoreFlags(\(file))")
+        }
+        guard let d = try domain(named: name) else {
+            throw LibvirtError(operation: "virDomainRestoreFlags(\(file))", message: "the restored domain \(name) is not there")
+        }
+        return d
+    }
+
+    /// libvirt's and the hypervisor's versions (`major * 1_000_000 + minor * 1000 + release`).
+    public func versions() throws -> (library: UInt, hypervisor: UInt) {
+        let c = try raw("virConnectGetVersion")
+        var lib: UInt = 0, hv: UInt = 0
+        guard virConnectGetLibVersion(c, &lib) == 0 else { throw LibvirtError.last("virConnectGetLibVersion") }
+        guard virConnectGetVersion(c, &hv) == 0 else { throw LibvirtError.last("virConnectGetVersion") }
+        return (lib, hv)
+    }
+
     /// Every domain this connection knows about, running or defined.
     public func allDomains() throws -> [Domain] {
         let c = try raw("virConnectListAllDomains")

@@ -71,4 +71,12 @@ public final class Domain: @unchecked Sendable {
         }
         virDomainSnapshotFree(snapshot)
     }
+
+    /// Saves the running guest's memory and device state to `file` and stops
+    /// it (`virDomainSaveFlags`); a restore of the file resumes it running.
+    public func save(to file: String) throws {
+        guard virDomainSaveFlags(pointer, file, nil, VIR_DOMAIN_SAVE_RUNNING.rawValue) == 0 else {
+            throw LibvirtError.last("virDomainSaveFlags(\(name))")
+        }
+    }
 }

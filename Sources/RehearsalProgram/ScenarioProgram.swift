@@ -34,7 +34,7 @@ extension ScenarioProgram {
         let options = ScenarioProgramOptions.parseOrExit()
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: Terminal())
-        let runner = Runner(options: .init(uri: options.connection.connect, accelerator: options.connection.accel,
+        let runner = Runner(options: .init(uri: options.connection.connect, accelerator: options.connection.accel, cold: options.connection.cold,
                                            runsDirectory: options.runDir.map { URL(fileURLWithPath: $0) },
                                            keepOnFailure: options.keepOnFailure,
                                            pauses: options.step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never),
@@ -89,6 +89,9 @@ public struct ConnectionOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("CPU acceleration: tcg or kvm (default: KVM only where it really boots a guest).", valueName: "tcg|kvm"))
     public var accel: Accelerator?
+
+    @Flag(help: "Boot every machine; never start one from a saved running state (warm start).")
+    public var cold = false
 
     public init() {}
 }

@@ -63,6 +63,10 @@ public final class TerminalReporter: RunObserver, Sendable {
         emit(run, t.paint("  booted \(s.machine.image) in \(fmt(seconds))", .dim))
     }
 
+    public func machineStarted(_ s: Scenario, note: String, run: String) {
+        emit(run, t.paint("  \(note)", .dim))
+    }
+
     private func position(_ index: Int, _ count: Int?) -> String {
         count.map { "[\(index + 1)/\($0)]" } ?? "[\(index + 1)]"
     }

@@ -37,7 +37,7 @@ struct CompareCommand: AsyncParsableCommand {
         let paths = ImageRecipe.searchPaths(scenarioFile: scenario)
         let prepared = try scenario.map { try Runner.prepare(files: [$0])[0] }
         let refs = try [old, new].map { try Candidate.named($0, searchPaths: paths) }
-        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel), observer: reporter)
+        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold), observer: reporter)
         Interruption.shared.install()
         terminal.line("comparing \(old) and \(new): booting both" + (sequential ? ", one after the other" : " at once") + (boots > 1 ? ", \(boots) times each" : ""))
         let comparison: Comparison

@@ -52,7 +52,7 @@ struct GateCommand: AsyncParsableCommand {
         let terminal = Terminal()
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
-        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, state: state), observer: reporter)
+        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold, state: state), observer: reporter)
         let results = await runner.run(prepared, jobs: jobs)
         reporter.summary(results)
         let decision = GateRecord.decide(results, dryRun: dryRun)

@@ -77,7 +77,7 @@ struct RunCommand: AsyncParsableCommand {
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
-        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
+        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }, keepOnFailure: keepOnFailure,
                                            pauses: step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never),
                             observer: reporter)

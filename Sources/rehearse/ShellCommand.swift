@@ -29,7 +29,7 @@ struct ShellCommand: AsyncParsableCommand {
 
     func run() async throws {
         let terminal = Terminal()
-        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel,
+        let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
                             observer: TerminalReporter(terminal: terminal))
         Interruption.shared.install()

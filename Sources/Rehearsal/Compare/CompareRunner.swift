@@ -62,6 +62,8 @@ public struct CompareRunner: Sendable {
         for n in 1...max(1, options.boots) {
             var p = scenario
             p.scenario.name = "compare \(label) \(g.name)\(n > 1 ? " boot \(n)" : "")"
+            // Boots after the first are there to time booting: they boot for real.
+            if n > 1 { p.scenario.machine.coldBoot = true }
             let run = try ScenarioRun(prepared: p, runner: runner)
             if firstDirectory == nil { firstDirectory = run.directory.path }
             let machine: Machine
@@ -71,7 +73,10 @@ public struct CompareRunner: Sendable {
                 _ = await run.finish(checkUnits: false)
                 throw error
             }
-            bootSeconds.append(await machine.readySeconds ?? 0)
+            // A restored machine's boot time is that of the cold boot its saved state was made from.
+            let restored = await machine.restoredFrom
+            let readySeconds = await machine.readySeconds
+            bootSeconds.append(restored?.coldBootSeconds ?? readySeconds ?? 0)
             if ready == nil { ready = Date() }
             if n == 1 {
                 do {

@@ -108,6 +108,25 @@ public actor ShellSession {
         connected = true
     }
 
+    /// Reconnects to the protocol loop of a restored machine, which was
+    /// running when its state was saved: frames only, no bootstrap. Falls
+    /// back to `connect` when no frame comes back within a few seconds.
+    public func resume(deadline: Deadline) async throws {
+        try await exclusive {
+            connected = false
+            broken = nil
+            do {
+                // The loop evaluates the plain probe itself: no subshell to fork.
+                crlf = try await probe(deadline: Deadline.after(seconds: 5).earlier(deadline), what: "waiting for the restored guest's shell", kind: "R") { a, b in
+                    ShellProtocol.probe(a, b)
+                }
+                connected = true
+            } catch RehearsalError.Code.timeout where !deadline.hasPassed {
+                try await connectNow(deadline: deadline)
+            }
+        }
+    }
+
     /// Types the bootstrap line and probes with real frames until the
     /// protocol loop answers.
     private func enterProtocolMode(deadline: Deadline) async throws {

@@ -51,7 +51,7 @@ public struct DomainXML: Sendable {
         <domain type='\(accelerator.domainType)'>
           <name>\(esc(name))</name>
           <metadata>
-            <rh:machine xmlns:rh='\(Self.namespace)' run='\(esc(runID))' \(owner.attributes) scenario='\(esc(scenario))'/>
+            \(Self.metadataElement(runID: runID, scenario: scenario, owner: owner))
           </metadata>
           <memory unit='MiB'>\(memoryMiB)</memory>
           <vcpu>\(cpus)</vcpu>
@@ -76,6 +76,11 @@ public struct DomainXML: Sendable {
           </devices>
         </domain>
         """
+    }
+
+    /// The `<metadata>` element that marks a domain as ours (a restored clone gets its own).
+    public static func metadataElement(runID: String, scenario: String, owner: Owner) -> String {
+        "<rh:machine xmlns:rh='\(namespace)' run='\(XMLText.escape(runID))' \(owner.attributes) scenario='\(XMLText.escape(scenario))'/>"
     }
 
     private var bootElements: String {

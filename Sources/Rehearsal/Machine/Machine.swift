@@ -31,27 +31,36 @@ public actor Machine {
     /// Every boot so far, first one first.
     public private(set) var boots: [BootRecord] = []
 
-    private let hypervisor: Hypervisor
-    private let spec: MachineSpec
-    private let runID: String
-    private let scenario: String
-    private let directory: URL
-    private nonisolated let power = PowerSwitch()
+    // Internal rather than private: warm starts (Machine+SavedState.swift) use them.
+    let hypervisor: Hypervisor
+    let spec: MachineSpec
+    let runID: String
+    let scenario: String
+    let directory: URL
+    nonisolated let power = PowerSwitch()
     private var destroyed = false
-    private var files: MachineFiles
+    var files: MachineFiles
     /// Saved states, latest last: the frozen disk file and the generation then booted.
     private var checkpoints: [(layer: URL, generation: Generation)] = []
     /// The generation booted before the last `boot(_:)`.
     private var previousGeneration: Generation?
     private nonisolated let hook: UUID
     /// How the next boot came about, for `boots`.
-    private var nextBootCause = "power on"
+    var nextBootCause = "power on"
+    /// Warm starts: the store, and this machine's part (making a state, restored from one).
+    let savedStates: SavedStateStore?
+    var warm: WarmPart = .none
+    /// The saved state this machine was restored from, if it was.
+    public internal(set) var restoredFrom: SavedState?
+    /// What happened to its warm start, for people ("restored from …", "boots cold: …").
+    public internal(set) var startNote: String?
 
     /// Starts a machine from `generation` and attaches to its consoles.
     /// Transcripts go into `directory` (`console.log`, `channel.log`); so do
     /// the disk overlays and the payload disk made from `payload`.
     public init(name: String, generation: Generation, spec: MachineSpec, hypervisor: Hypervisor,
-                runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil) async throws {
+                runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil,
+                savedStates: SavedStateStore? = nil) async throws {
         try HostMemory.check(needMiB: spec.memoryMiB)
         let files = try await offload { try MachineFiles.make(for: generation, spec: spec, payload: payload, in: directory) }
         let started = Stopwatch()
@@ -65,16 +74,17 @@ public actor Machine {
         self.started = started
         self.hypervisor = hypervisor
         self.files = files
+        self.savedStates = savedStates
         let io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
         self.io = io
         let power = self.power
         self.shell = ShellSession(io: io) { power.channel }
         self.hook = Interruption.shared.addEmergencyHook { power.cut() }
         do {
-            try await powerOn()
+            try await firstPowerOn()
         } catch {
             Interruption.shared.removeEmergencyHook(hook)
-            files.remove()
+            self.files.remove()
             throw error
         }
     }
@@ -86,7 +96,7 @@ public actor Machine {
     }
 
     /// The domain XML for booting the current generation from the current disk.
-    private func renderXML() -> String {
+    func renderXML() -> String {
         let g = generation
         var x = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
                           kernel: g.boot == .direct ? g.kernel : nil, initrd: g.boot == .direct ? g.initrd : nil,
@@ -101,18 +111,20 @@ public actor Machine {
         return x.render()
     }
 
-    /// Creates the domain and attaches to its consoles; on failure nothing runs.
-    private func powerOn() async throws {
-        let xml = renderXML()
+    /// Creates the domain (or restores `saved`, a save image whose header
+    /// names this machine) and attaches to its consoles; on failure nothing runs.
+    func powerOn(restoring saved: URL? = nil) async throws {
+        let xml = saved == nil ? renderXML() : ((try? SaveImage(file: saved!.path).xml) ?? "")
         self.xml = xml
+        let name = self.name
         try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
         let (connection, io, power) = (hypervisor.connection, self.io, self.power)
         try await offload {
             let domain: Domain
             do {
-                domain = try connection.createDomain(xml: xml)
+                domain = try saved.map { try connection.restoreDomain(from: $0.path, name: name) } ?? connection.createDomain(xml: xml)
             } catch let e as LibvirtError {
-                throw RehearsalError.infrastructure("starting the machine failed: \(e.message)", underlying: e)
+                throw RehearsalError.infrastructure("\(saved == nil ? "starting" : "restoring") the machine failed: \(e.message)", underlying: e)
             }
             // From here on the domain exists: any failure must destroy it.
             do {
@@ -129,7 +141,7 @@ public actor Machine {
     }
 
     /// Cuts the power of the current boot; the disk stays.
-    private func powerOff() async {
+    func powerOff() async {
         guard power.isOn else { return }
         io.markStopping()
         let power = self.power
@@ -138,7 +150,7 @@ public actor Machine {
 
     /// Starts a new power-on of the same machine (after `powerOff`) and waits
     /// for its shell. Returns `deadline` moved on by the wait for a boot slot.
-    private func powerOnAgain(cause: String, deadline: Deadline) async throws -> Deadline {
+    func powerOnAgain(cause: String, deadline: Deadline) async throws -> Deadline {
         io.restart()
         nextBootCause = cause
         return try await withBootSlot(deadline: deadline) { deadline in
@@ -171,10 +183,16 @@ public actor Machine {
     }
 
     /// After every boot: connect the shell, mount the payload, note the boot.
-    private func connected(deadline: Deadline) async throws {
+    func connected(deadline: Deadline) async throws {
         let clock = Stopwatch()
-        if let login = spec.console { try await shell.logIn(login, deadline: deadline) }
-        try await shell.connect(deadline: deadline)
+        if case .restored(let state, _) = warm, nextBootCause == "power on" {
+            try await shell.resume(deadline: deadline)
+            try await freshen(deadline: deadline)
+            nextBootCause = "restore \(state.id)"
+        } else {
+            if let login = spec.console { try await shell.logIn(login, deadline: deadline) }
+            try await shell.connect(deadline: deadline)
+        }
         if files.payload != nil {
             let r = try await run(Payload.mountCommand, deadline: deadline)
             guard r.status == 0 else {
@@ -345,6 +363,7 @@ public actor Machine {
         await powerOff()
         io.closeTranscripts()
         files.remove()
+        warm = .none
         Interruption.shared.removeEmergencyHook(hook)
     }
 }

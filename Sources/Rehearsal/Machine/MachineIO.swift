@@ -134,6 +134,8 @@ public final class MachineIO: Sendable {
     }
 
     func markStopping() { deliver { $0.stopping = true } }
+    /// The stop that `markStopping` announced did not happen (a save that failed).
+    func unmarkStopping() { deliver { $0.stopping = false } }
 
     // MARK: Waiting
 

@@ -8,6 +8,7 @@ import Foundation
 public struct Payload: Sendable {
     public static let mountPoint = "/mnt/payload"
     static let serial = "rehearse-payload"
+    static let uuid = "6f1a0a4e-7265-6865-6172-736500000001"
 
     /// The disk image in the run directory.
     public let disk: URL
@@ -22,7 +23,10 @@ public struct Payload: Sendable {
         let mib = max(16, bytes * 6 / 5 / (1 << 20) + 16)
         let disk = directory.appendingPathComponent("payload.img")
         do {
-            try HostCommand.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-L", "payload", "-d", source.path, disk.path, "\(mib)M"])
+            // The same files give the same bytes (fixed UUID, hash seed and
+            // creation time), so a payload is part of a saved state's identity by content.
+            try HostCommand.run(["env", "E2FSPROGS_FAKE_TIME=1000000000", "mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-L", "payload",
+                                 "-U", Self.uuid, "-E", "hash_seed=\(Self.uuid)", "-d", source.path, disk.path, "\(mib)M"])
         } catch {
             try? FileManager.default.removeItem(at: disk)
             throw RehearsalError.infrastructure("making the payload disk from \(source.path) failed: \(error)")

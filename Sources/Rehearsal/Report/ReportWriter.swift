@@ -27,6 +27,9 @@ public enum ReportWriter {
             let skipped = r.steps.filter { $0.outcome == .skipped || (r.isQuarantined && $0.outcome == .failed) }.count
             x += "  <testsuite name=\"\(esc(r.name))\" file=\"\(esc(r.file))\" tests=\"\(r.steps.count + (hasBootCase(r) ? 1 : 0))\" failures=\"\(rf)\" errors=\"\(re)\" skipped=\"\(skipped)\" time=\"\(t(r.seconds))\" timestamp=\"\(ISO8601DateFormatter().string(from: r.startedAt))\">\n"
             let reruns = rerunElements(r)
+            if let restored = r.restoredFrom {
+                x += "    <properties><property name=\"restored_from\" value=\"\(esc(restored))\"/></properties>\n"
+            }
             if hasBootCase(r) {
                 // The machine never got as far as the steps: report the boot as the failing case.
                 x += "    <testcase classname=\"\(esc(r.name))\" name=\"boot\" time=\"\(t(r.bootSeconds ?? r.seconds))\">\n"

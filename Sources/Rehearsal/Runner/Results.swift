@@ -52,6 +52,10 @@ public struct ScenarioResult: Sendable, Codable {
     public var kernelRelease: String?
     /// Every boot of the machine: generation, kernel and why it booted.
     public var boots: [BootRecord] = []
+    /// The saved state the machine was restored from (a warm start), if it was.
+    public var restoredFrom: String?
+    /// How the machine started: restored, booted cold and why.
+    public var start: String?
     public var uri: String?
     public var accelerator: String?
     public var runDirectory: String?
@@ -97,6 +101,8 @@ public protocol RunObserver: Sendable {
     func scenarioStarted(_ scenario: Scenario, run: String)
     func machineBooting(_ scenario: Scenario, accelerator: Accelerator, uri: String, run: String)
     func machineReady(_ scenario: Scenario, seconds: Double, run: String)
+    /// How the machine started (restored from a saved state, or cold and why).
+    func machineStarted(_ scenario: Scenario, note: String, run: String)
     /// `count` is nil when the number of steps is not known ahead (a scenario written in Swift).
     func stepStarted(_ step: Step, index: Int, of count: Int?, run: String)
     func stepFinished(_ result: StepResult, index: Int, of count: Int?, run: String)
@@ -115,5 +121,6 @@ extension RunObserver {
     public func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {}
     public func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String) {}
     public func keepFailed(_ scenario: Scenario, reason: String, run: String) {}
+    public func machineStarted(_ scenario: Scenario, note: String, run: String) {}
     public func paused(_ scenario: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String) {}
 }

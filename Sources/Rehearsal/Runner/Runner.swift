@@ -16,6 +16,8 @@ public final class Runner: Sendable {
         public var keepOnFailure: Bool
         /// Where a scenario stops for a person (`rehearse attach`, then `rehearse continue`).
         public var pauses: Pauses
+        /// Boot every machine, never start one from a saved state (`--cold`).
+        public var cold = false
         public enum Pauses: Sendable {
             /// Never: `pause` steps pass straight on (nobody is at a terminal).
             case never
@@ -24,9 +26,10 @@ public final class Runner: Sendable {
             /// Before every step (`--step`).
             case beforeEveryStep
         }
-        public init(uri: String? = nil, accelerator: Accelerator? = nil, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil,
+        public init(uri: String? = nil, accelerator: Accelerator? = nil, cold: Bool = false, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil,
                     keepOnFailure: Bool = false, pauses: Pauses = .never) {
             self.pauses = pauses
+            self.cold = cold
             self.uri = uri
             self.accelerator = accelerator
             self.state = state
@@ -64,9 +67,13 @@ public final class Runner: Sendable {
     /// The connection's opening, shared by every scenario that asks for it.
     private let opening = Mutex<Task<Hypervisor, Error>?>(nil)
 
+    /// Where machines' running states are kept for warm starts.
+    public let savedStates: SavedStateStore
+
     public init(options: Options, observer: RunObserver? = nil) {
         self.options = options
         self.observer = observer
+        self.savedStates = SavedStateStore(state: options.state)
     }
 
 
@@ -318,14 +325,18 @@ public final class Runner: Sendable {
             if let sig = Interruption.shared.requested { throw RehearsalError.interrupted("interrupted by \(sig)") }
             if Task.isCancelled { throw RehearsalError.interrupted("cancelled") }
             observer?.machineBooting(s, accelerator: h.accelerator, uri: h.uri, run: runID)
+            let coldReason = options.cold ? "--cold" : Machine.coldReason(generation: generation, spec: s.machine)
             machine = try await Machine(name: domainName ?? "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
-                                        runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload)
+                                        runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload,
+                                        savedStates: coldReason == nil ? savedStates : nil)
+            if let coldReason { await machine.noteStart("boots cold: \(coldReason)") }
         } catch let e as RehearsalError {
             throw BootFailure(error: e, console: nil)
         }
         do {
             try await machine.waitReady(deadline: deadline)
             if bootCheck { try await s.bootCheck.run(on: machine, deadline: deadline) }
+            await machine.keepRunningState(deadline: deadline)
         } catch {
             let tail = machine.io.consoleTail(15)
             let answered = await machine.readySeconds != nil
@@ -333,6 +344,7 @@ public final class Runner: Sendable {
             throw BootFailure(error: error as? RehearsalError ?? .infrastructure("\(error)"), console: tail, shellAnswered: answered)
         }
         observer?.machineReady(s, seconds: await machine.readySeconds ?? 0, run: runID)
+        if let note = await machine.startNote { observer?.machineStarted(s, note: note, run: runID) }
         return (machine, waited)
     }
 

@@ -84,6 +84,8 @@ public actor ScenarioRun {
             machines.append(m)
             machineNames.append(machineName ?? "machine")
             result.bootSeconds = await m.readySeconds
+            if result.restoredFrom == nil { result.restoredFrom = await m.restoredFrom?.id }
+            if result.start == nil { result.start = await m.startNote }
             return m
         } catch let e as Runner.BootFailure {
             result.console = e.console

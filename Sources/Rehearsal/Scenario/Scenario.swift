@@ -47,6 +47,8 @@ public struct MachineSpec: Sendable {
     public var console: ConsoleLogin?
     /// cloud-init's NoCloud files, handed to the guest on a seed disk labelled `cidata`.
     public var cloudInit: CloudInitSeed.Files?
+    /// Always boot, never start from a saved state (`cold_boot: true`).
+    public var coldBoot = false
 
     public static let defaultMemoryMiB = 256
 }

@@ -10,7 +10,7 @@ import Yams
 public enum ScenarioParser {
     static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
-    static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "console", "memory", "cpus", "payload"]
+    static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "console", "memory", "cpus", "payload", "cold_boot"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback", "pause"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
@@ -137,6 +137,7 @@ public enum ScenarioParser {
             system = .diskImage(disk, format: format)
         }
         spec.system = system
+        if let c = m["cold_boot"] { spec.coldBoot = try r.bool(c, "cold_boot") }
         if let c = m["console"] {
             guard let cm = c.mapping, let user = cm["login"] else {
                 throw r.error(c, "`console` is a mapping with `login:` (a user name) and optionally `password:`")
@@ -305,6 +306,11 @@ public enum ScenarioParser {
         func int(_ n: Node, _ key: String, min: Int, max: Int) throws -> Int {
             guard let s = n.scalar, let v = Int(s.string) else { throw error(n, "`\(key)` must be a whole number") }
             guard v >= min, v <= max else { throw error(n, "`\(key)` must be between \(min) and \(max), not \(v)") }
+            return v
+        }
+
+        func bool(_ n: Node, _ key: String) throws -> Bool {
+            guard let s = n.scalar, let v = Bool(s.string) else { throw error(n, "`\(key)` is true or false") }
             return v
         }
 

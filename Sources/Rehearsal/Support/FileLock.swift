@@ -1,6 +1,6 @@
 import Foundation
 
-/// An exclusive `flock` on a file, held until `unlock()` or process exit.
+/// A `flock` on a file (exclusive unless asked for shared), held until `unlock()` or process exit.
 ///
 /// The kernel drops the lock when the process dies, even by SIGKILL, which is
 /// what makes it a safe marker of "a live process owns this".
@@ -19,11 +19,12 @@ public final class FileLock: @unchecked Sendable {
     }
 
     /// Takes the lock, or returns nil at once when `wait` is false and someone holds it.
-    public init?(path: String, wait: Bool) throws {
+    /// Shared locks exclude only exclusive ones (users of a thing against its remover).
+    public init?(path: String, wait: Bool, shared: Bool = false) throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        if flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0 {
+        if flock(fd, (shared ? LOCK_SH : LOCK_EX) | (wait ? 0 : LOCK_NB)) != 0 {
             close(fd)
             return nil
         }

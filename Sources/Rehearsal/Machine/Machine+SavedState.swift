@@ -1,0 +1,216 @@
+import Foundation
+import Libvirt
+
+/// Warm starts: a machine whose identity has a saved state restores it
+/// instead of booting; the first machine of an identity boots, and once
+/// it is ready (`keepRunningState`) its running state is saved for the next.
+///
+/// A restore gets its own overlay over the saved disk and a copy of the
+/// save image whose header names this machine (its name, UUID, metadata and
+/// files); after it, the guest's random number generator is reseeded from
+/// the host and its clock set to the host's (`freshen`). The boot id and
+/// `/etc/machine-id` stay those of the saved boot: the record says so.
+/// Anything that goes wrong with a saved state ends in a cold boot and a note.
+extension Machine {
+    enum WarmPart {
+        case none
+        /// This machine booted cold and makes state `id` once ready (holding its lock).
+        case make(id: String, inputs: [String], lock: FileLock)
+        /// Restored from `state`, held in use (a shared lock) until destroyed.
+        case restored(SavedState, lock: FileLock)
+    }
+
+    /// Why a machine must boot cold whatever the store holds; nil when it may start warm.
+    public static func coldReason(generation: Generation, spec: MachineSpec) -> String? {
+        if spec.coldBoot { return "cold_boot: true" }
+        if generation.nixStore != nil { return "its Nix store is shared over 9p, and libvirt cannot save a guest with a 9p mount" }
+        if spec.ignition != nil { return "Ignition runs at its first boot" }
+        if spec.cloudInit != nil { return "cloud-init's first boot is what it runs" }
+        if spec.console != nil { return "it logs in on the console" }
+        return nil
+    }
+
+    /// The first power-on: a restore when the store has this identity's
+    /// state, else a boot (which makes the state when this machine may).
+    func firstPowerOn() async throws {
+        guard let store = savedStates else { return try await powerOn() }
+        let identity: (id: String, inputs: [String])
+        do { identity = try await self.identity() } catch {
+            startNote = "boots cold: its identity could not be read (\(error))"
+            return try await powerOn()
+        }
+        let found: SavedState?
+        do { found = try await offload { try store.find(identity.id) } } catch {
+            // Damaged: never used; removed so that this boot makes it anew.
+            startNote = "boots cold: \(error)"
+            await offload { store.remove(identity.id) }
+            found = nil
+        }
+        if let state = found, let lock = store.lockForUse(state.id) {
+            do {
+                try await restore(state)
+                warm = .restored(state, lock: lock)
+                restoredFrom = state
+                startNote = "restored from saved state \(state.id) (made \(Self.age(state.createdAt)) ago from a \(String(format: "%.1f", state.coldBootSeconds)) s boot)"
+                return
+            } catch {
+                lock.unlock()
+                startNote = "boots cold: restoring saved state \(state.id) failed (\(error))"
+                await resetDisk(over: generation.disk, format: generation.diskFormat ?? "qcow2")
+            }
+        }
+        if found == nil, let lock = try? store.lockForMaking(identity.id) {
+            warm = .make(id: identity.id, inputs: identity.inputs, lock: lock)
+            if startNote == nil { startNote = "boots cold, and keeps its state as \(identity.id) once ready" }
+        } else if startNote == nil {
+            startNote = "boots cold: another machine is making saved state \(identity.id) now"
+        }
+        try await powerOn()
+    }
+
+    /// The identity of this machine's first power-on (`SavedStateStore.identity`).
+    func identity() async throws -> (id: String, inputs: [String]) {
+        var x = DomainXML(name: "rehearse-saved", accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
+                          kernel: generation.boot == .direct ? generation.kernel : nil, initrd: generation.boot == .direct ? generation.initrd : nil,
+                          cmdline: generation.boot == .direct ? (generation.cmdline ?? "console=ttyS0,115200") : nil,
+                          runID: "", scenario: "")
+        x.owner = Owner(host: nil, pid: 1, startTime: nil)
+        x.disk = files.disk == nil ? nil : "overlay"
+        x.diskSerial = generation.freshRootLabel == nil ? nil : "root"
+        let disks = files.readOnlyDisks
+        // Attached disks count by content: their files are per machine.
+        let digests = try await offload { try disks.map { try SHA256.file($0.file) } }
+        x.readOnlyDisks = zip(disks, digests).map { ReadOnlyDisk(file: $1, serial: $0.serial) }
+        let versions = try hypervisor.connection.versions()
+        return SavedStateStore.identity(xml: x.render(), generation: generation, diskDigests: digests, versions: versions)
+    }
+
+    /// Restores `state` as this machine: a fresh overlay over its disk, a
+    /// copy of its save image naming this machine, then the domain.
+    func restore(_ state: SavedState) async throws {
+        if files.disk != nil {
+            let directory = self.directory
+            files.disk?.remove()
+            files.disk = try await offload { try DiskChain(base: state.disk.path, format: "qcow2", directory: directory) }
+        }
+        let copy = directory.appendingPathComponent("restore.save")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let paths = filePaths
+        let metadata = DomainXML.metadataElement(runID: runID, scenario: scenario, owner: .current)
+        let name = self.name
+        try await offload {
+            let image = try SaveImage(file: state.stateFile.path)
+            let xml = Self.cloneXML(image.xml, name: name, metadata: metadata, from: state.paths, to: paths)
+            try image.copy(from: state.stateFile.path, to: copy.path, xml: xml)
+        }
+        io.restart()
+        try await powerOn(restoring: copy)
+    }
+
+    /// The files its domain XML names, by role: a clone names its own.
+    var filePaths: [String: String] {
+        var paths: [String: String] = [:]
+        if let d = files.disk?.active.path { paths["overlay"] = d }
+        if let p = files.payload?.disk.path { paths["payload"] = p }
+        if let seed = files.seed?.image.path { paths["seed"] = seed }
+        return paths
+    }
+
+    /// The saved XML with this machine's name, a new UUID, its metadata and
+    /// its own files. Recorded backing chains go: QEMU reads the real one
+    /// (new overlay → saved disk → base) from the files.
+    static func cloneXML(_ saved: String, name: String, metadata: String, from old: [String: String], to new: [String: String]) -> String {
+        var x = saved
+        func replaceFirst(_ pattern: String, with text: String) {
+            if let r = x.range(of: pattern, options: .regularExpression) { x.replaceSubrange(r, with: text) }
+        }
+        replaceFirst("<name>[^<]*</name>", with: "<name>\(XMLText.escape(name))</name>")
+        replaceFirst("<uuid>[^<]*</uuid>", with: "<uuid>\(UUID().uuidString.lowercased())</uuid>")
+        replaceFirst("<rh:machine [^>]*/>", with: metadata)
+        x = x.replacingOccurrences(of: #"<backingStore/>"#, with: "")
+        while let r = x.range(of: #"<backingStore[^/]*?>(.|\n)*?</backingStore>"#, options: .regularExpression) { x.removeSubrange(r) }
+        for (role, path) in old { if let n = new[role] { x = x.replacingOccurrences(of: XMLText.escape(path), with: XMLText.escape(n)) } }
+        return x
+    }
+
+    /// After a restore: the guest's RNG gets the host's randomness and its
+    /// clock the host's time (clones must not share either).
+    func freshen(deadline: Deadline) async throws {
+        var rng = SystemRandomNumberGenerator()
+        let seed = (0..<64).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        let now = Int(Date().timeIntervalSince1970.rounded())
+        let r = try await run("printf %s \(seed) >/dev/urandom && date -u -s @\(now) >/dev/null", deadline: deadline)
+        guard r.status == 0 else {
+            throw RehearsalError.infrastructure("setting a restored guest's clock and random seed failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+    }
+
+    /// Once the first boot of an identity is ready (its boot check passed):
+    /// saves its running state, keeps it, and goes on as a restore of it,
+    /// so this machine and every later one start from the same state.
+    /// Failing to save is not the scenario's failure: it goes on as it is.
+    public func keepRunningState(deadline: Deadline) async {
+        guard case .make(let id, let inputs, let lock) = warm, let store = savedStates, let domain else { return }
+        warm = .none
+        defer { lock.unlock() }
+        let bootID = try? await self.bootID(deadline: deadline)
+        let machineID = try? await run("cat /etc/machine-id", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try? await run("sync", deadline: deadline)
+        let paths = filePaths
+        let file = directory.appendingPathComponent("state.save.partial")
+        io.markStopping()
+        do {
+            try await offload { try domain.save(to: file.path) }
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            io.unmarkStopping()
+            startNote = "boots cold: saving its state failed (\(error))"
+            return
+        }
+        await powerOff()
+        let record = SavedState(id: id, generation: generation.name, generationDigest: generation.digest, memoryMiB: spec.memoryMiB,
+                                cpus: spec.cpus, createdAt: Date(), coldBootSeconds: readySeconds ?? started.seconds,
+                                stateBytes: (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0,
+                                stateDigest: "", bootID: bootID, machineID: machineID, paths: paths, inputs: inputs)
+        let overlay = files.disk?.active
+        do {
+            let state = try await offload { try store.commit(record, stateFile: file, overlay: overlay) }
+            lock.unlock()
+            guard let use = store.lockForUse(state.id) else { throw RehearsalError.infrastructure("saved state \(state.id) went away") }
+            try await restore(state)
+            try await shell.resume(deadline: deadline)
+            try await freshen(deadline: deadline)
+            warm = .restored(state, lock: use)
+            startNote = "booted cold and kept its state as \(state.id)"
+        } catch {
+            // The disk may have gone into the store: boot on what is there (cold), never lose the machine.
+            startNote = "booted cold; keeping its state failed (\(error))"
+            try? FileManager.default.removeItem(at: file)
+            do {
+                await powerOff()
+                if let overlay, !FileManager.default.fileExists(atPath: overlay.path) {
+                    await resetDisk(over: store.list().first { $0.id == id }?.disk.path ?? generation.disk, format: "qcow2")
+                }
+                _ = try await powerOnAgain(cause: "power on (after a failed save)", deadline: deadline)
+            } catch {
+                startNote = (startNote ?? "") + "; booting again failed (\(error))"
+            }
+        }
+    }
+
+    /// A fresh overlay over `base` in place of the machine's disk chain.
+    private func resetDisk(over base: String?, format: String) async {
+        guard files.disk != nil, let base else { return }
+        let directory = self.directory
+        files.disk?.remove()
+        files.disk = try? await offload { try DiskChain(base: base, format: format, directory: directory) }
+    }
+
+    /// Records why this machine started as it did (the runner's reasons for a cold boot).
+    func noteStart(_ note: String) { startNote = note }
+
+    static func age(_ date: Date) -> String {
+        let s = Int(-date.timeIntervalSinceNow)
+        return s < 120 ? "\(s) s" : s < 7200 ? "\(s / 60) min" : s < 172_800 ? "\(s / 3600) h" : "\(s / 86400) days"
+    }
+}
