@@ -181,7 +181,9 @@ extension Machine {
             try await shell.resume(deadline: deadline)
             try await freshen(deadline: deadline)
             warm = .restored(state, lock: use)
-            startNote = "booted cold and kept its state as \(state.id)"
+            // Why it booted cold (a damaged state, say) stays in the note.
+            let why = startNote.flatMap { $0.hasPrefix("boots cold, and keeps") ? nil : $0 }
+            startNote = (why.map { "\($0); " } ?? "") + "booted cold and kept its state as \(state.id)"
         } catch {
             // The disk may have gone into the store: boot on what is there (cold), never lose the machine.
             startNote = "booted cold; keeping its state failed (\(error))"

@@ -113,13 +113,22 @@ public struct SavedStateStore: Sendable {
         return s
     }
 
-    /// Digests are read once per process and state (gigabytes each time would
-    /// eat the time a restore saves); size checks happen on every use.
+    /// Digests are read once per process and file version (hundreds of MB
+    /// each time would eat much of what a restore saves); size checks happen
+    /// on every use. A file version is its inode and change time, which
+    /// nothing but a change to the file moves.
     private static let verified = Verified()
     private final class Verified: Sendable {
         private let seen = Mutex<Set<String>>([])
+        static func version(_ s: SavedState) -> String {
+            [s.stateFile, s.disk].map { u -> String in
+                var st = stat()
+                guard stat(u.path, &st) == 0 else { return "-" }
+                return "\(st.st_ino).\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+            }.joined(separator: " ") + " " + s.stateDigest
+        }
         func check(_ s: SavedState) throws {
-            let key = "\(s.directory.path) \(s.stateDigest)"
+            let key = Self.version(s)
             if seen.withLock({ $0.contains(key) }) { return }
             guard try SavedStateStore.digest(s.stateFile.path) == s.stateDigest else {
                 throw RehearsalError.infrastructure("the saved state \(s.id) is damaged: state.save does not match its digest")
@@ -130,7 +139,7 @@ public struct SavedStateStore: Sendable {
             remember(s)
         }
         /// A state this process just made and digested.
-        func remember(_ s: SavedState) { seen.withLock { _ = $0.insert("\(s.directory.path) \(s.stateDigest)") } }
+        func remember(_ s: SavedState) { seen.withLock { _ = $0.insert(Self.version(s)) } }
     }
 
     /// Holds state `id` in use (a shared lock): it is not removed meanwhile.

@@ -311,7 +311,7 @@ public final class Runner: Sendable {
     /// passes. On failure nothing is left running.
     func start(_ p: Prepared, generation: Generation, hypervisor h: Hypervisor, payload: URL?,
                runID: String, domainName: String? = nil, directory: URL, deadline given: Deadline,
-               bootCheck: Bool = true) async throws -> (machine: Machine, waitedSeconds: Double) {
+               bootCheck: Bool = true, savedStates store: SavedStateStore? = nil) async throws -> (machine: Machine, waitedSeconds: Double) {
         let s = p.scenario
         let machine: Machine
         // The boot and its check hold one of the connection's boot slots;
@@ -328,7 +328,7 @@ public final class Runner: Sendable {
             let coldReason = options.cold ? "--cold" : Machine.coldReason(generation: generation, spec: s.machine)
             machine = try await Machine(name: domainName ?? "rehearse-\(runID)", generation: generation, spec: s.machine, hypervisor: h,
                                         runID: runID, scenario: s.name, allowConsole: s.allowConsole, directory: directory, payload: payload,
-                                        savedStates: coldReason == nil ? savedStates : nil)
+                                        savedStates: coldReason == nil ? store ?? savedStates : nil)
             if let coldReason { await machine.noteStart("boots cold: \(coldReason)") }
         } catch let e as RehearsalError {
             throw BootFailure(error: e, console: nil)
@@ -351,11 +351,12 @@ public final class Runner: Sendable {
     /// Builds the image, starts a machine and waits until its shell answers.
     /// On failure nothing is left running. (For tests and tools that drive
     /// a machine without a `ScenarioRun`.)
+    /// `savedStates` replaces the runner's store of saved states.
     public func bootMachine(_ p: Prepared, runID: String = Runner.newRunID(), directory: URL, deadline: Deadline,
-                            bootCheck: Bool = true) async throws -> Machine {
+                            bootCheck: Bool = true, savedStates: SavedStateStore? = nil) async throws -> Machine {
         let (g, h, payload) = try await materials(p)
         return try await start(p, generation: g, hypervisor: h, payload: payload, runID: runID, directory: directory,
-                               deadline: deadline, bootCheck: bootCheck).machine
+                               deadline: deadline, bootCheck: bootCheck, savedStates: savedStates).machine
     }
 
     static func skipped(_ step: Step) -> StepResult {
