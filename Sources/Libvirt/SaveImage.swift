@@ -61,6 +61,9 @@ public struct SaveImage: Sendable {
         }
         var header = [UInt8](input.readData(ofLength: Self.headerSize))
         try? input.close()
+        guard header.count == Self.headerSize, Array(header.prefix(16)) == Self.magic else {
+            throw LibvirtError(operation: "copying the save image \(source)", message: "it changed: no save image header any more")
+        }
         header.replaceSubrange(32..<36, with: le(cookieOffset))  // cookieOffset, the fifth field
         do {
             // The kernel copies the stream (copy_file_range); then the header is written over.

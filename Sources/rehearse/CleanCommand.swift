@@ -12,7 +12,8 @@ struct CleanCommand: ParsableCommand {
         discussion: """
         Only domains tagged as Rehearsal's are touched, and only when the rehearse process \
         that started them is gone. Embedded roots in use by a live rehearse are skipped. \
-        With --images, old builds of the recipes under Images/ go too.
+        With --images, old builds of the recipes under Images/ go too; with --snapshots, \
+        every saved running state (warm starts make them again as needed).
         """
     )
 
@@ -21,6 +22,9 @@ struct CleanCommand: ParsableCommand {
 
     @Flag(help: "Also remove image builds that the recipes' current files and inputs would no longer make.")
     var images = false
+
+    @Flag(help: "Also remove every saved running state (`rehearse snapshots`); one in use by a live run stays.")
+    var snapshots = false
 
     /// One root per process (libvirt's rule), so the parent runs one child per root.
     @Option(help: .hidden)
@@ -79,6 +83,14 @@ struct CleanCommand: ParsableCommand {
                     failed = true
                 }
             }
+        }
+        if snapshots {
+            let store = SavedStateStore(state: state)
+            let (n, bytes) = store.removeAll()
+            if n > 0 { print("removed \(n) saved state(s), \(GenerationsCommand.size(bytes))") }
+            let left = store.list().count
+            if left > 0 { print("kept \(left) saved state(s) in use by a running rehearse") }
+            count += n
         }
         print(count == 0 ? "nothing to clean" : "removed \(count) leftover(s)")
         if failed { throw ExitCode(RehearsalError.Kind.infrastructure.exitStatus) }

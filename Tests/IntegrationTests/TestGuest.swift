@@ -70,6 +70,12 @@ enum TestGuest {
         return await StepExecutor.execute(step, on: m, deadline: .after(seconds: step.timeout ?? step.defaultTimeout))
     }
 
+    /// Why each boot of a scenario's machine happened; the first is "power
+    /// on" whether the machine booted or was restored from a saved state.
+    static func causes(_ r: ScenarioResult) -> [String] {
+        r.boots.enumerated().map { i, b in i == 0 && b.cause.hasPrefix("restore ") ? "power on" : b.cause }
+    }
+
     /// What must not change in a generation's files: bytes, size, mtime, mode.
     static func fingerprint(_ files: [String]) throws -> [String] {
         try files.map { f in

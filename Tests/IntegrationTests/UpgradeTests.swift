@@ -18,7 +18,7 @@ import Testing
         let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
         // Two boots of the same generation: the first, and the reboot after the upgrade.
-        #expect(r.boots.map(\.cause) == ["power on", "reboot"])
+        #expect(TestGuest.causes(r) == ["power on", "reboot"])
         #expect(r.boots.allSatisfy { $0.generation == "debian" && $0.digest == g.digest })
         let answer = r.steps.first { $0.name == "demo 2.0 answers" }
         #expect(answer?.stdout == "rehearse-demo 2.0: hello, world\n")
@@ -45,7 +45,7 @@ import Testing
         // Then the rollback brings back the checkpoint: demo 1.0 answering, generation debian.
         #expect(r.steps.suffix(5).allSatisfy { $0.outcome == .passed }, "\(r.message ?? "")")
         #expect(r.outcome == .passed)
-        #expect(r.boots.map(\.cause) == ["power on", "reboot", "rollback to checkpoint 1"])
+        #expect(TestGuest.causes(r) == ["power on", "reboot", "rollback to checkpoint 1"])
         // The expected failure's evidence is in the run directory too.
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))
         let failed = try String(contentsOf: dir.appendingPathComponent("step5-failed-units.txt"), encoding: .utf8)
@@ -88,7 +88,7 @@ import Testing
         #expect(never.message?.contains("step timeout 45 s") == true, "\(never.message ?? "")")
         #expect(never.console?.isEmpty == false, "a reboot that never returns quotes the console")
         #expect(r.boots.map(\.generation) == ["debian", "debian-firmware", "debian"])
-        #expect(r.boots.map(\.cause) == ["power on", "boot debian-firmware", "rollback to checkpoint 1"])
+        #expect(TestGuest.causes(r) == ["power on", "boot debian-firmware", "rollback to checkpoint 1"])
         let fw = try await TestGuest.runner.generation(try #require(p.generations["debian-firmware"]))
         #expect(r.boots[1].digest == fw.digest)
     }
@@ -112,6 +112,6 @@ import Testing
         let p = try UpgradeTests.shipped("power-cut.yaml")
         let r = await TestGuest.runner.run(p)
         #expect(r.outcome == .passed, "\(r.message ?? "")")
-        #expect(r.boots.map(\.cause) == ["power on", "power cut"])
+        #expect(TestGuest.causes(r) == ["power on", "power cut"])
     }
 }

@@ -82,6 +82,7 @@ public struct CompareRunner: Sendable {
                 do {
                     // Let start-up settle before probing, so that both sides are seen in the same state.
                     _ = try? await BootCheck().settle(on: machine, deadline: Deadline.after(seconds: 120).earlier(deadline))
+                    try await machine.keepRunningState(deadline: Deadline.after(seconds: 120).earlier(deadline))
                     snapshot = try await Probes.snapshot(of: machine, deadline: deadline)
                 } catch {
                     _ = await run.finish(checkUnits: false)

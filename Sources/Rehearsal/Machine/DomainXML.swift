@@ -53,6 +53,7 @@ public struct DomainXML: Sendable {
           <metadata>
             \(Self.metadataElement(runID: runID, scenario: scenario, owner: owner))
           </metadata>
+          <genid/>
           <memory unit='MiB'>\(memoryMiB)</memory>
           <vcpu>\(cpus)</vcpu>
           <os>

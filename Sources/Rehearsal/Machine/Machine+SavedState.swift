@@ -39,29 +39,42 @@ extension Machine {
             startNote = "boots cold: its identity could not be read (\(error))"
             return try await powerOn()
         }
-        let found: SavedState?
-        do { found = try await offload { try store.find(identity.id) } } catch {
-            // Damaged: never used; removed so that this boot makes it anew.
-            startNote = "boots cold: \(error)"
-            await offload { store.remove(identity.id) }
-            found = nil
-        }
-        if let state = found, let lock = store.lockForUse(state.id) {
-            do {
-                try await restore(state)
-                warm = .restored(state, lock: lock)
-                restoredFrom = state
-                startNote = "restored from saved state \(state.id) (made \(Self.age(state.createdAt)) ago from a \(String(format: "%.1f", state.coldBootSeconds)) s boot)"
-                return
-            } catch {
-                lock.unlock()
-                startNote = "boots cold: restoring saved state \(state.id) failed (\(error))"
-                await resetDisk(over: generation.disk, format: generation.diskFormat ?? "qcow2")
+        // Held for as long as this machine's disk is backed by the state: it is not removed meanwhile.
+        if let use = store.lockForUse(identity.id) {
+            var unusable = false
+            var found: SavedState?
+            do { found = try await offload { try store.find(identity.id) } } catch {
+                startNote = "boots cold: \(error)"
+                unusable = true
             }
+            if let state = found {
+                do {
+                    try await restore(state, carryConsole: true)
+                    warm = .restored(state, lock: use)
+                    restoredFrom = state
+                    startNote = "restored from saved state \(state.id) (made \(Self.age(state.createdAt)) ago from a \(String(format: "%.1f", state.coldBootSeconds)) s boot)"
+                    return
+                } catch {
+                    startNote = "boots cold: restoring saved state \(state.id) failed (\(error))"
+                    unusable = true
+                    await powerOff()
+                    io.restart()
+                    try await resetDisk(over: generation.disk, format: generation.diskFormat ?? "qcow2")
+                }
+            }
+            use.unlock()
+            // A state that cannot be used goes, so that this boot makes it anew (unless others use it).
+            if unusable { await offload { _ = store.remove(identity.id) } }
         }
-        if found == nil, let lock = try? store.lockForMaking(identity.id) {
-            warm = .make(id: identity.id, inputs: identity.inputs, lock: lock)
-            if startNote == nil { startNote = "boots cold, and keeps its state as \(identity.id) once ready" }
+        if let lock = try? store.lockForMaking(identity.id) {
+            if (try? store.find(identity.id)) != nil {
+                // Made by another machine since we looked: the next machine restores it.
+                lock.unlock()
+                if startNote == nil { startNote = "boots cold: saved state \(identity.id) was being made" }
+            } else {
+                warm = .make(id: identity.id, inputs: identity.inputs, lock: lock)
+                if startNote == nil { startNote = "boots cold, and keeps its state as \(identity.id) once ready" }
+            }
         } else if startNote == nil {
             startNote = "boots cold: another machine is making saved state \(identity.id) now"
         }
@@ -82,12 +95,22 @@ extension Machine {
         let digests = try await offload { try disks.map { try SHA256.file($0.file) } }
         x.readOnlyDisks = zip(disks, digests).map { ReadOnlyDisk(file: $1, serial: $0.serial) }
         let versions = try hypervisor.connection.versions()
-        return SavedStateStore.identity(xml: x.render(), generation: generation, diskDigests: digests, versions: versions)
+        // Under KVM the guest sees the host's CPU: a state is for that CPU only.
+        let cpu = hypervisor.accelerator == .kvm ? ["host cpu \(Self.hostCPU)"] : []
+        return SavedStateStore.identity(xml: x.render(), generation: generation, diskDigests: digests, versions: versions, host: cpu)
+    }
+
+    static var hostCPU: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let lines = info.split(separator: "\n")
+        let model = lines.first { $0.hasPrefix("model name") }.map(String.init) ?? "?"
+        let flags = lines.first { $0.hasPrefix("flags") }.map { SHA256.hex(Data($0.utf8)).prefix(12) } ?? "?"
+        return "\(model) flags \(flags)"
     }
 
     /// Restores `state` as this machine: a fresh overlay over its disk, a
     /// copy of its save image naming this machine, then the domain.
-    func restore(_ state: SavedState) async throws {
+    func restore(_ state: SavedState, carryConsole: Bool = false) async throws {
         if files.disk != nil {
             let directory = self.directory
             files.disk?.remove()
@@ -100,10 +123,14 @@ extension Machine {
         let name = self.name
         try await offload {
             let image = try SaveImage(file: state.stateFile.path)
-            let xml = Self.cloneXML(image.xml, name: name, metadata: metadata, from: state.paths, to: paths)
+            let xml = try Self.cloneXML(image.xml, name: name, metadata: metadata, from: state.paths, to: paths)
             try image.copy(from: state.stateFile.path, to: copy.path, xml: xml)
         }
         io.restart()
+        if carryConsole, let text = try? String(contentsOf: state.console, encoding: .utf8) {
+            io.carryConsole(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+                            + ["rehearse: restored from saved state \(state.id)"])
+        }
         try await powerOn(restoring: copy)
     }
 
@@ -119,17 +146,30 @@ extension Machine {
     /// The saved XML with this machine's name, a new UUID, its metadata and
     /// its own files. Recorded backing chains go: QEMU reads the real one
     /// (new overlay → saved disk → base) from the files.
-    static func cloneXML(_ saved: String, name: String, metadata: String, from old: [String: String], to new: [String: String]) -> String {
+    static func cloneXML(_ saved: String, name: String, metadata: String, from old: [String: String], to new: [String: String]) throws -> String {
         var x = saved
         func replaceFirst(_ pattern: String, with text: String) {
             if let r = x.range(of: pattern, options: .regularExpression) { x.replaceSubrange(r, with: text) }
         }
         replaceFirst("<name>[^<]*</name>", with: "<name>\(XMLText.escape(name))</name>")
         replaceFirst("<uuid>[^<]*</uuid>", with: "<uuid>\(UUID().uuidString.lowercased())</uuid>")
+        // A new VM generation id: a Linux guest with vmgenid reseeds its RNG at once.
+        replaceFirst("<genid>[^<]*</genid>", with: "<genid>\(UUID().uuidString.lowercased())</genid>")
         replaceFirst("<rh:machine [^>]*/>", with: metadata)
-        x = x.replacingOccurrences(of: #"<backingStore/>"#, with: "")
-        while let r = x.range(of: #"<backingStore[^/]*?>(.|\n)*?</backingStore>"#, options: .regularExpression) { x.removeSubrange(r) }
-        for (role, path) in old { if let n = new[role] { x = x.replacingOccurrences(of: XMLText.escape(path), with: XMLText.escape(n)) } }
+        x = x.replacingOccurrences(of: #"<backingStore\s*/>"#, with: "", options: .regularExpression)
+        // Innermost first, so that nested chains come out whole.
+        while let r = x.range(of: #"<backingStore\b[^>]*>(?:(?!<backingStore)[\s\S])*?</backingStore>"#, options: .regularExpression) {
+            x.removeSubrange(r)
+        }
+        for (role, path) in old {
+            guard let n = new[role] else { continue }
+            for form in Set([XMLText.escape(path), path.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "'", with: "&apos;")]) {
+                x = x.replacingOccurrences(of: form, with: XMLText.escape(n))
+            }
+            if x.contains(path) || x.contains(XMLText.escape(path)) {
+                throw RehearsalError.infrastructure("the saved state still names \(path) after it was rewritten for this machine")
+            }
+        }
         return x
     }
 
@@ -148,14 +188,18 @@ extension Machine {
     /// Once the first boot of an identity is ready (its boot check passed):
     /// saves its running state, keeps it, and goes on as a restore of it,
     /// so this machine and every later one start from the same state.
-    /// Failing to save is not the scenario's failure: it goes on as it is.
-    public func keepRunningState(deadline: Deadline) async {
+    /// Failing to save is not the scenario's failure: the machine goes on
+    /// (booted again on its disk if it had stopped). Throws only when it
+    /// cannot be brought back, or when it is being stopped.
+    public func keepRunningState(deadline: Deadline) async throws {
         guard case .make(let id, let inputs, let lock) = warm, let store = savedStates, let domain else { return }
         warm = .none
-        defer { lock.unlock() }
+        var making: FileLock? = lock
+        defer { making?.unlock() }
         let bootID = try? await self.bootID(deadline: deadline)
         let machineID = try? await run("cat /etc/machine-id", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         _ = try? await run("sync", deadline: deadline)
+        if stopRequested { return }
         let paths = filePaths
         let file = directory.appendingPathComponent("state.save.partial")
         io.markStopping()
@@ -173,39 +217,49 @@ extension Machine {
                                 stateBytes: (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0,
                                 stateDigest: "", bootID: bootID, machineID: machineID, paths: paths, inputs: inputs)
         let overlay = files.disk?.active
+        var kept: SavedState?
         do {
-            let state = try await offload { try store.commit(record, stateFile: file, overlay: overlay) }
-            lock.unlock()
-            guard let use = store.lockForUse(state.id) else { throw RehearsalError.infrastructure("saved state \(state.id) went away") }
+            let console = io.consoleLines
+            let state = try await offload { try store.commit(record, stateFile: file, overlay: overlay, console: console) }
+            kept = state
+            // From making it to using it, on the same lock: nothing removes it in between.
+            lock.downgrade()
+            making = nil
+            warm = .restored(state, lock: lock)
+            if stopRequested { throw RehearsalError.interrupted("stopped while keeping its state") }
             try await restore(state)
             try await shell.resume(deadline: deadline)
             try await freshen(deadline: deadline)
-            warm = .restored(state, lock: use)
             // Why it booted cold (a damaged state, say) stays in the note.
             let why = startNote.flatMap { $0.hasPrefix("boots cold, and keeps") ? nil : $0 }
             startNote = (why.map { "\($0); " } ?? "") + "booted cold and kept its state as \(state.id)"
         } catch {
-            // The disk may have gone into the store: boot on what is there (cold), never lose the machine.
-            startNote = "booted cold; keeping its state failed (\(error))"
             try? FileManager.default.removeItem(at: file)
-            do {
-                await powerOff()
-                if let overlay, !FileManager.default.fileExists(atPath: overlay.path) {
-                    await resetDisk(over: store.list().first { $0.id == id }?.disk.path ?? generation.disk, format: "qcow2")
-                }
-                _ = try await powerOnAgain(cause: "power on (after a failed save)", deadline: deadline)
-            } catch {
-                startNote = (startNote ?? "") + "; booting again failed (\(error))"
+            startNote = "booted cold; keeping its state failed (\(error))"
+            if stopRequested { throw error }
+            // Boot again on the disk it has: its own overlay (a failed commit
+            // puts it back), or a fresh one over the kept disk (held in use).
+            await powerOff()
+            io.restart()
+            if let active = files.disk?.active, !FileManager.default.fileExists(atPath: active.path), let kept {
+                try await resetDisk(over: kept.disk.path, format: "qcow2")
             }
+            nextBootCause = "power on (after a failed save)"
+            try await powerOn()
+            try await connected(deadline: deadline)
         }
     }
 
+    /// Whether the machine is being stopped (destroyed, a signal, cancellation): start nothing new.
+    var stopRequested: Bool { isDestroyed || Interruption.shared.requested != nil || Task.isCancelled }
+
     /// A fresh overlay over `base` in place of the machine's disk chain.
-    private func resetDisk(over base: String?, format: String) async {
-        guard files.disk != nil, let base else { return }
+    private func resetDisk(over base: String?, format: String) async throws {
+        guard files.disk != nil else { return }
+        guard let base else { throw RehearsalError.infrastructure("the machine's disk cannot be made again") }
         let directory = self.directory
         files.disk?.remove()
-        files.disk = try? await offload { try DiskChain(base: base, format: format, directory: directory) }
+        files.disk = try await offload { try DiskChain(base: base, format: format, directory: directory) }
     }
 
     /// Records why this machine started as it did (the runner's reasons for a cold boot).

@@ -39,6 +39,7 @@ public actor Machine {
     let directory: URL
     nonisolated let power = PowerSwitch()
     private var destroyed = false
+    var isDestroyed: Bool { destroyed }
     var files: MachineFiles
     /// Saved states, latest last: the frozen disk file and the generation then booted.
     private var checkpoints: [(layer: URL, generation: Generation)] = []

@@ -266,6 +266,14 @@ public final class MachineIO: Sendable {
     public func consoleTail(_ n: Int) -> [String] { state.withLock { $0.log.tail(n) } }
     public var consoleLines: [String] { state.withLock { $0.log.lines } }
 
+    /// A restored machine's console begins with the boot its saved state was
+    /// made from, checked for trouble like any console output.
+    func carryConsole(_ lines: [String]) {
+        guard !lines.isEmpty else { return }
+        let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
+        deliver { s in for t in s.log.append(bytes) { s.incidents.append(.trouble(t)) } }
+    }
+
     /// Lines of the console from the one that tripped `trouble` on (at most `n`).
     public func linesAround(_ trouble: ConsoleTrouble, _ n: Int) -> [String] {
         state.withLock { s in

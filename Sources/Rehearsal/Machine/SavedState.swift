@@ -43,6 +43,8 @@ public struct SavedState: Sendable, Codable {
 
     public var stateFile: URL { directory.appendingPathComponent("state.save") }
     public var disk: URL { directory.appendingPathComponent("disk.qcow2") }
+    /// The console of the boot it was made from, which a restored machine's console begins with.
+    public var console: URL { directory.appendingPathComponent("console.txt") }
     public var totalBytes: Int64 { stateBytes + (diskBytes ?? 0) }
 }
 
@@ -73,8 +75,9 @@ public struct SavedStateStore: Sendable {
     /// the generation's digest, the content of every disk attached at boot
     /// other than its own overlay, libvirt's and QEMU's versions, and the
     /// harness (shell protocol and this format). Returns the digest and its inputs.
-    static func identity(xml: String, generation: Generation, diskDigests: [String], versions: (library: UInt, hypervisor: UInt)) -> (id: String, inputs: [String]) {
-        let inputs = [
+    static func identity(xml: String, generation: Generation, diskDigests: [String], versions: (library: UInt, hypervisor: UInt),
+                         host: [String] = []) -> (id: String, inputs: [String]) {
+        let inputs = host + [
             "format \(format)",
             "generation \(generation.name) \(generation.digest)",
             "libvirt \(versions.library) qemu \(versions.hypervisor)",
@@ -157,7 +160,7 @@ public struct SavedStateStore: Sendable {
     /// Makes state `id` from a stopped machine's files: `stateFile` (its save
     /// image) and `overlay` (its disk's active file), both moved in. Written
     /// to a temporary directory and renamed into place, so a state is complete or absent.
-    func commit(_ record: SavedState, stateFile: URL, overlay: URL?) throws -> SavedState {
+    func commit(_ record: SavedState, stateFile: URL, overlay: URL?, console: [String]) throws -> SavedState {
         let fm = FileManager.default
         let final = directory(record.id)
         let temp = root.appendingPathComponent(".\(record.id).\(getpid()).partial")
@@ -173,6 +176,7 @@ public struct SavedStateStore: Sendable {
                 r.diskBytes = (try fm.attributesOfItem(atPath: disk.path)[.size] as? Int64) ?? 0
                 r.diskDigest = try SavedStateStore.digest(disk.path)
             }
+            try (console.joined(separator: "\n") + "\n").write(to: temp.appendingPathComponent("console.txt"), atomically: false, encoding: .utf8)
             try JSONCoding.encoder.encode(r).write(to: temp.appendingPathComponent("record.json"))
             // Never written after it is made.
             for f in try fm.contentsOfDirectory(atPath: temp.path) {
@@ -185,7 +189,13 @@ public struct SavedStateStore: Sendable {
             prune(keeping: r.id)
             return r
         } catch {
-            try? fm.removeItem(at: temp)
+            // The machine's disk goes back where it was: the machine goes on with it.
+            let disk = temp.appendingPathComponent("disk.qcow2")
+            if let overlay, fm.fileExists(atPath: disk.path), !fm.fileExists(atPath: overlay.path) {
+                try? fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: disk.path)
+                try? Self.move(disk, to: overlay)
+            }
+            Self.removeTree(temp)
             throw RehearsalError.infrastructure("keeping the saved state failed: \(error)")
         }
     }
@@ -210,24 +220,29 @@ public struct SavedStateStore: Sendable {
         }.sorted { $0.createdAt > $1.createdAt }
     }
 
-    /// Removes state `id` (one being made right now stays).
-    public func remove(_ id: String) {
+    /// Removes state `id` unless a machine uses it or makes it right now; returns whether it did.
+    @discardableResult
+    public func remove(_ id: String) -> Bool {
         let dir = directory(id)
-        guard let lock = try? FileLock(path: dir.path + ".lock", wait: false) else { return }
+        guard let lock = try? FileLock(path: dir.path + ".lock", wait: false) else { return false }
         defer { lock.unlock() }
         Self.removeTree(dir)
+        return true
     }
 
-    /// Removes every saved state not in use being made; returns how many and their bytes.
+    /// Removes every saved state not in use; returns how many went and their bytes.
     @discardableResult
     public func removeAll() -> (count: Int, bytes: Int64) {
-        let all = list()
-        for s in all { remove(s.id) }
+        let removed = list().filter { remove($0.id) }
         // Partial ones a killed process left.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasSuffix(".partial") {
+            // `.ID.PID.partial`: only when no machine is making ID now.
+            let id = name.dropFirst().split(separator: ".").first.map(String.init) ?? ""
+            guard let lock = try? FileLock(path: directory(id).path + ".lock", wait: false) else { continue }
             Self.removeTree(root.appendingPathComponent(name))
+            lock.unlock()
         }
-        return (all.count, all.reduce(0) { $0 + $1.totalBytes })
+        return (removed.count, removed.reduce(0) { $0 + $1.totalBytes })
     }
 
     /// Keeps the total under `maxBytes`: the oldest go first (never `keeping`).

@@ -335,8 +335,11 @@ public final class Runner: Sendable {
         }
         do {
             try await machine.waitReady(deadline: deadline)
-            if bootCheck { try await s.bootCheck.run(on: machine, deadline: deadline) }
-            await machine.keepRunningState(deadline: deadline)
+            // A state is kept only after a boot check passed (compare keeps its own after settling).
+            if bootCheck {
+                try await s.bootCheck.run(on: machine, deadline: deadline)
+                try await machine.keepRunningState(deadline: deadline)
+            }
         } catch {
             let tail = machine.io.consoleTail(15)
             let answered = await machine.readySeconds != nil

@@ -33,6 +33,12 @@ public final class FileLock: @unchecked Sendable {
 
     deinit { unlock() }
 
+    /// Turns an exclusive lock into a shared one on the same descriptor, with no moment unlocked.
+    public func downgrade() {
+        lock.lock(); let f = fd; lock.unlock()
+        if f >= 0 { flock(f, LOCK_SH) }
+    }
+
     public func unlock() {
         lock.lock(); let f = fd; fd = -1; lock.unlock()
         if f >= 0 { flock(f, LOCK_UN); close(f) }
