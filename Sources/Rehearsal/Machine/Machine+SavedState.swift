@@ -162,7 +162,8 @@ extension Machine {
             x.removeSubrange(r)
         }
         for (role, path) in old {
-            guard let n = new[role] else { continue }
+            // The maker restoring itself names the same files: nothing to rewrite.
+            guard let n = new[role], n != path else { continue }
             for form in Set([XMLText.escape(path), path.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "'", with: "&apos;")]) {
                 x = x.replacingOccurrences(of: form, with: XMLText.escape(n))
             }
