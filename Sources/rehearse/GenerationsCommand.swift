@@ -36,11 +36,7 @@ struct GenerationsCommand: ParsableCommand {
                 [g.name, g.version, g.shortDigest, g.boot.rawValue, g.parent ?? "-", GenerationsCommand.size(g.size),
                  GenerationsCommand.date(g.builtAt)]
             }
-            let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-            for r in rows {
-                print(zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                    .trimmingCharacters(in: .whitespaces))
-            }
+            GenerationsCommand.printTable(rows)
         }
     }
 
@@ -69,6 +65,15 @@ struct GenerationsCommand: ParsableCommand {
     }
 
     static var encoder: JSONEncoder { JSONCoding.encoder }
+
+    /// Prints `rows` (the first is the header) in columns as wide as their widest cell.
+    static func printTable(_ rows: [[String]]) {
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        for r in rows {
+            print(zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces))
+        }
+    }
 
     static func size(_ bytes: Int64) -> String {
         bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))

@@ -22,7 +22,8 @@ struct SnapshotsCommand: ParsableCommand {
     @Flag(help: "Also print what went into each identity.") var verbose = false
 
     func run() throws {
-        let all = SavedStateStore(state: .fromEnvironment()).list()
+        let store = SavedStateStore(state: .fromEnvironment())
+        let all = store.list()
         if json {
             print(String(decoding: try JSONCoding.encoder.encode(all), as: UTF8.self))
             return
@@ -35,14 +36,10 @@ struct SnapshotsCommand: ParsableCommand {
             [s.id, "\(s.generation) \(s.generationDigest.prefix(12))", "\(s.memoryMiB) MiB", "\(s.cpus)",
              GenerationsCommand.size(s.totalBytes), String(format: "%.1f s", s.coldBootSeconds), GenerationsCommand.date(s.createdAt)]
         }
-        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        for r in rows {
-            print(zip(r, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces))
-        }
+        GenerationsCommand.printTable(rows)
         if verbose {
             for s in all { print("\n\(s.id):\n" + s.inputs.map { "  \($0)" }.joined(separator: "\n")) }
         }
-        print("\n\(all.count) saved state(s), \(GenerationsCommand.size(all.reduce(0) { $0 + $1.totalBytes })) in \(SavedStateStore(state: .fromEnvironment()).root.path)")
+        print("\n\(all.count) saved state(s), \(GenerationsCommand.size(all.reduce(0) { $0 + $1.totalBytes })) in \(store.root.path)")
     }
 }

@@ -83,14 +83,12 @@ extension Machine {
 
     /// The identity of this machine's first power-on (`SavedStateStore.identity`).
     func identity() async throws -> (id: String, inputs: [String]) {
-        var x = DomainXML(name: "rehearse-saved", accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
-                          kernel: generation.boot == .direct ? generation.kernel : nil, initrd: generation.boot == .direct ? generation.initrd : nil,
-                          cmdline: generation.boot == .direct ? (generation.cmdline ?? "console=ttyS0,115200") : nil,
-                          runID: "", scenario: "")
+        // The machine's own domain with what is per run or per machine left out.
+        var x = domainXML()
+        (x.name, x.runID, x.scenario) = ("rehearse-saved", "", "")
         x.owner = Owner(host: nil, pid: 1, startTime: nil)
-        x.disk = files.disk == nil ? nil : "overlay"
-        x.diskSerial = generation.freshRootLabel == nil ? nil : "root"
-        let disks = files.readOnlyDisks
+        x.disk = x.disk == nil ? nil : "overlay"
+        let disks = x.readOnlyDisks
         // Attached disks count by content: their files are per machine.
         let digests = try await offload { try disks.map { try SHA256.file($0.file) } }
         x.readOnlyDisks = zip(disks, digests).map { ReadOnlyDisk(file: $1, serial: $0.serial) }
@@ -121,17 +119,18 @@ extension Machine {
         let paths = filePaths
         let metadata = DomainXML.metadataElement(runID: runID, scenario: scenario, owner: .current)
         let name = self.name
-        try await offload {
+        let xml = try await offload {
             let image = try SaveImage(file: state.stateFile.path)
             let xml = try Self.cloneXML(image.xml, name: name, metadata: metadata, from: state.paths, to: paths)
             try image.copy(from: state.stateFile.path, to: copy.path, xml: xml)
+            return xml
         }
         io.restart()
         if carryConsole, let text = try? String(contentsOf: state.console, encoding: .utf8) {
             io.carryConsole(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
                             + ["rehearse: restored from saved state \(state.id)"])
         }
-        try await powerOn(restoring: copy)
+        try await powerOn(restoring: (copy, xml))
     }
 
     /// The files its domain XML names, by role: a clone names its own.

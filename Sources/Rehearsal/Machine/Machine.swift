@@ -96,8 +96,8 @@ public actor Machine {
         Interruption.shared.removeEmergencyHook(hook)
     }
 
-    /// The domain XML for booting the current generation from the current disk.
-    func renderXML() -> String {
+    /// The domain for booting the current generation from the current disk.
+    func domainXML() -> DomainXML {
         let g = generation
         var x = DomainXML(name: name, accelerator: hypervisor.accelerator, memoryMiB: spec.memoryMiB, cpus: spec.cpus,
                           kernel: g.boot == .direct ? g.kernel : nil, initrd: g.boot == .direct ? g.initrd : nil,
@@ -109,13 +109,13 @@ public actor Machine {
         x.readOnlyDisks = files.readOnlyDisks
         x.share = g.nixStore.map { ($0, NixOSSystem.storeTag) }
         x.ignition = files.ignition?.path
-        return x.render()
+        return x
     }
 
     /// Creates the domain (or restores `saved`, a save image whose header
-    /// names this machine) and attaches to its consoles; on failure nothing runs.
-    func powerOn(restoring saved: URL? = nil) async throws {
-        let xml = saved == nil ? renderXML() : ((try? SaveImage(file: saved!.path).xml) ?? "")
+    /// carries `xml`, naming this machine) and attaches to its consoles; on failure nothing runs.
+    func powerOn(restoring saved: (file: URL, xml: String)? = nil) async throws {
+        let xml = saved?.xml ?? domainXML().render()
         self.xml = xml
         let name = self.name
         try? xml.write(to: directory.appendingPathComponent("domain.xml"), atomically: true, encoding: .utf8)
@@ -123,7 +123,7 @@ public actor Machine {
         try await offload {
             let domain: Domain
             do {
-                domain = try saved.map { try connection.restoreDomain(from: $0.path, name: name) } ?? connection.createDomain(xml: xml)
+                domain = try saved.map { try connection.restoreDomain(from: $0.file.path, name: name) } ?? connection.createDomain(xml: xml)
             } catch let e as LibvirtError {
                 throw RehearsalError.infrastructure("\(saved == nil ? "starting" : "restoring") the machine failed: \(e.message)", underlying: e)
             }

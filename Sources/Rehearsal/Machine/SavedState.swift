@@ -153,7 +153,7 @@ public struct SavedStateStore: Sendable {
 
     /// Takes the right to make state `id`, or nil when another machine is making it now.
     func lockForMaking(_ id: String) throws -> FileLock? {
-        _ = try StateDirectory(root: root).create(root)
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         return try FileLock(path: directory(id).path + ".lock", wait: false)
     }
 
