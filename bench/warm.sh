@@ -5,6 +5,8 @@
 #                  (bootSeconds + the first step), median of N, for tiny and debian
 #   suite: 10 Debian scenarios (--jobs 2), --cold against warm (the state made beforehand)
 #   compare: `rehearse compare debian debian-demo2`, --cold against warm
+#   rollback: N rollbacks to a `checkpoint: {memory: true}` against N to a plain
+#             `checkpoint` (disk state, then a boot), each step's time, median of N
 # Usage: bench/warm.sh [N]      (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +32,17 @@ for i in $(seq 10); do
 done
 t0=$(date +%s.%N); "$bin" run "$work"/suite-*.yaml --jobs 2 --cold --json "$work/suite-cold.json" >/dev/null; t1=$(date +%s.%N)
 "$bin" run "$work"/suite-*.yaml --jobs 2 --json "$work/suite-warm.json" >/dev/null; t2=$(date +%s.%N)
-"$bin" compare debian debian-demo2 --cold --json "$work/cmp-cold.json" >/dev/null || true; t3=$(date +%s.%N)
+"$bin" compare debian debian-demo2 --json "$work/cmp-make.json" >/dev/null || true   # makes both sides' saved states
+t2=$(date +%s.%N); "$bin" compare debian debian-demo2 --cold --json "$work/cmp-cold.json" >/dev/null || true; t3=$(date +%s.%N)
 "$bin" compare debian debian-demo2 --json "$work/cmp-warm.json" >/dev/null || true; t4=$(date +%s.%N)
+for kind in disk memory; do
+  { printf 'name: rollback-%s\nmachine: {image: debian, memory: 512}\nsteps:\n  - succeed: echo before > /root/state && sync\n' $kind
+    [ $kind = memory ] && echo '  - checkpoint: {memory: true}' || echo '  - checkpoint'
+    for i in $(seq "$n"); do
+      printf '  - succeed: echo after > /root/state && sync\n  - rollback\n  - run: cat /root/state\n    expect: {stdout_equals: "before\\n"}\n'
+    done; } > "$work/rollback-$kind.yaml"
+  "$bin" run "$work/rollback-$kind.yaml" --json "$work/rollback-$kind.json" >/dev/null
+done
 python3 - "$work" "$n" "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY'
 import json, statistics, sys
 work, n = sys.argv[1], int(sys.argv[2]); t = [float(x) for x in sys.argv[3:]]
@@ -53,5 +64,11 @@ for name, path in (("cold", "suite-cold"), ("warm", "suite-warm")):
     restored = sum(1 for s in res if s.get("restoredFrom"))
     print(f"<!-- suite {name}: {restored} of {len(res)} restored -->")
 print(f"| 10 Debian scenarios, --jobs 2 (wall) | {t[1]-t[0]:.1f} s | {t[2]-t[1]:.1f} s | {(t[2]-t[1])/(t[1]-t[0]):.1%} ({(t[1]-t[0])/(t[2]-t[1]):.1f}x faster) |")
+def rollbacks(kind):
+    s = json.load(open(f"{work}/rollback-{kind}.json"))["scenarios"][0]
+    assert s["outcome"] == "passed", s.get("message")
+    return statistics.median(st["seconds"] for st in s["steps"] if st["kind"] == "rollback")
+d, m = rollbacks("disk"), rollbacks("memory")
+print(f"| debian: rollback, memory checkpoint against disk (median of {n}) | {d:.2f} s | {m:.2f} s | {m / d:.1%} |")
 print(f"| compare debian debian-demo2 (wall) | {t[3]-t[2]:.1f} s | {t[4]-t[3]:.1f} s | {(t[4]-t[3])/(t[3]-t[2]):.1%} |")
 PY

@@ -50,10 +50,12 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// Starts the guest saved in `file` (by `Domain.save`) where it stopped,
-    /// as the domain its header describes (see `SaveImage`); returns it.
-    public func restoreDomain(from file: String, name: String) throws -> Domain {
+    /// as the domain its header describes (see `SaveImage`), or as `xml`
+    /// when given: the same domain (name, UUID, devices) with other files,
+    /// say; returns it.
+    public func restoreDomain(from file: String, name: String, xml: String? = nil) throws -> Domain {
         let c = try raw("virDomainRestoreFlags")
-        guard virDomainRestoreFlags(c, file, nil, VIR_DOMAIN_SAVE_RUNNING.rawValue) == 0 else {
+        guard virDomainRestoreFlags(c, file, xml, VIR_DOMAIN_SAVE_RUNNING.rawValue) == 0 else {
             throw LibvirtError.last("virDomainRestoreFlags(\(file))")
         }
         guard let d = try domain(named: name) else {

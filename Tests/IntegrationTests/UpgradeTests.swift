@@ -92,6 +92,34 @@ import Testing
         let fw = try await TestGuest.runner.generation(try #require(p.generations["debian-firmware"]))
         #expect(r.boots[1].digest == fw.digest)
     }
+
+    /// `checkpoint: {memory: true}` keeps the running machine: a rollback
+    /// resumes it (what was only in memory, and the same boot) on the
+    /// checkpoint's disk, as often as asked, and leaves no file behind.
+    @Test func aMemoryCheckpointResumesTheRunningMachine() async throws {
+        let p = try TestGuest.scenario("""
+        machine: {generation: debian, memory: 512}
+        steps:
+          - succeed: echo kept > /run/in-memory && echo before > /root/state && cat /proc/sys/kernel/random/boot_id > /root/boot && sync
+          - checkpoint: {memory: true}
+          - succeed: echo after > /root/state && rm /run/in-memory && sync
+          - rollback
+          - name: the running machine is back
+            run: cat /run/in-memory /root/state; [ "$(cat /proc/sys/kernel/random/boot_id)" = "$(cat /root/boot)" ] && echo same boot
+            expect: {stdout_equals: "kept\\nbefore\\nsame boot\\n"}
+          - succeed: rm /run/in-memory && echo again > /root/state
+          - rollback
+          - run: cat /run/in-memory /root/state
+            expect: {stdout_equals: "kept\\nbefore\\n"}
+        """, name: "memory-checkpoint")
+        let r = await TestGuest.runner.run(p)
+        #expect(r.outcome == .passed, "\(r.message ?? "") \(r.steps.map { "\($0.name): \($0.outcome) \($0.message ?? "")" })")
+        #expect(TestGuest.causes(r) == ["power on", "rollback to checkpoint 1 (memory)", "rollback to checkpoint 1 (memory)"])
+        #expect(r.steps[1].stdout?.contains("memory and devices") == true)
+        let dir = URL(fileURLWithPath: try #require(r.runDirectory))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".qcow2") || $0.hasSuffix(".save") }
+        #expect(left.isEmpty, "checkpoint files go with the machine: \(left)")
+    }
 }
 
 /// Kernel upgrades, which take minutes under TCG: a suite of their own, so

@@ -38,6 +38,12 @@ import Testing
         #expect(s.steps[3].name == "back" && s.steps[3].timeout == 50)
         #expect(s.steps[4].expectedFailure == "known bug 42")
         #expect(s.steps[0].expectedFailure == nil)
+        guard case .checkpoint(memory: false) = s.steps[0].action else { Issue.record("a bare checkpoint keeps the disk only"); return }
+        let m = try parse("machine: {generation: a}\nsteps:\n  - checkpoint: {memory: true}\n  - name: kept\n    checkpoint: {memory: false}\n")
+        guard case .checkpoint(memory: true) = m.steps[0].action, case .checkpoint(memory: false) = m.steps[1].action else {
+            Issue.record("checkpoint: {memory: …} parses to its value"); return
+        }
+        #expect(m.steps.map(\.name) == ["checkpoint (memory)", "kept"])
     }
 
     @Test func badGenerationKeysPointAtTheLine() {
@@ -45,6 +51,9 @@ import Testing
         #expect(error("machine: {generation: a, payload: \"image:debian\"}\nsteps: []\n")?.message.contains("image:RECIPE/NAME") == true)
         #expect(error("machine: {generation: a, payload: /no/such/dir}\nsteps: []\n")?.message.contains("not a directory") == true)
         #expect(error("machine: {generation: a}\nsteps:\n  - checkpoint: now\n")?.line == 3)
+        #expect(error("machine: {generation: a}\nsteps:\n  - checkpoint: now\n")?.message.contains("{memory: true}") == true)
+        #expect(error("machine: {generation: a}\nsteps:\n  - checkpoint: {memroy: true}\n")?.message.contains("memroy") == true)
+        #expect(error("machine: {generation: a}\nsteps:\n  - succeed: x\n  - checkpoint: {memory: maybe}\n")?.line == 4)
         #expect(error("machine: {generation: a}\nsteps:\n  - booted: {}\n")?.message.contains("generation") == true)
         #expect(error("machine: {generation: a}\nsteps:\n  - booted: {kernel: x, colour: red}\n")?.message.contains("colour") == true)
         #expect(error("machine: {generation: a}\nsteps:\n  - succeed: x\n    expect_failure: \"\"\n")?.line == 4)

@@ -127,9 +127,10 @@ public struct ScenarioMachine: Sendable {
         _ = try await step(.crash, name, timeout, line)
     }
 
-    /// Keeps the disk state and the booted generation as they are now.
-    public func checkpoint(name: String? = nil, timeout: Double? = nil, line: Int = #line) async throws {
-        _ = try await step(.checkpoint, name, timeout, line)
+    /// Keeps the disk state and the booted generation as they are now; with
+    /// `memory`, the running machine too, so that `rollback` resumes it.
+    public func checkpoint(memory: Bool = false, name: String? = nil, timeout: Double? = nil, line: Int = #line) async throws {
+        _ = try await step(.checkpoint(memory: memory), name, timeout, line)
     }
 
     /// Boots the latest checkpoint (or the generation before the last `boot`).

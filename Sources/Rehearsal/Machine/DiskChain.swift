@@ -48,6 +48,13 @@ struct DiskChain: Sendable {
         active = next
     }
 
+    /// Freezes the active file (the guest is stopped) and starts a new one on top of it.
+    mutating func freeze() throws {
+        let next = nextFile()
+        try Self.overlay(next, over: active.path)
+        froze(next: next)
+    }
+
     /// Throws away the active file and starts a fresh one over `layer` (a frozen file).
     mutating func reset(to layer: URL) throws {
         let next = nextFile()

@@ -130,7 +130,7 @@ extension Machine {
             io.carryConsole(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
                             + ["rehearse: restored from saved state \(state.id)"])
         }
-        try await powerOn(restoring: (copy, xml))
+        try await powerOn(restoring: Restoring(file: copy, xml: xml, inHeader: true))
     }
 
     /// The files its domain XML names, by role: a clone names its own.
@@ -143,8 +143,7 @@ extension Machine {
     }
 
     /// The saved XML with this machine's name, a new UUID, its metadata and
-    /// its own files. Recorded backing chains go: QEMU reads the real one
-    /// (new overlay → saved disk → base) from the files.
+    /// its own files (new overlay → saved disk → base).
     static func cloneXML(_ saved: String, name: String, metadata: String, from old: [String: String], to new: [String: String]) throws -> String {
         var x = saved
         func replaceFirst(_ pattern: String, with text: String) {
@@ -155,7 +154,13 @@ extension Machine {
         // A new VM generation id: a Linux guest with vmgenid reseeds its RNG at once.
         replaceFirst("<genid>[^<]*</genid>", with: "<genid>\(UUID().uuidString.lowercased())</genid>")
         replaceFirst("<rh:machine [^>]*/>", with: metadata)
-        x = x.replacingOccurrences(of: #"<backingStore\s*/>"#, with: "", options: .regularExpression)
+        return try retarget(x, from: old, to: new)
+    }
+
+    /// The saved XML naming the files `new` gives by role instead of `old`'s.
+    /// Recorded backing chains go: QEMU reads the real one from the files.
+    static func retarget(_ saved: String, from old: [String: String], to new: [String: String]) throws -> String {
+        var x = saved.replacingOccurrences(of: #"<backingStore\s*/>"#, with: "", options: .regularExpression)
         // Innermost first, so that nested chains come out whole.
         while let r = x.range(of: #"<backingStore\b[^>]*>(?:(?!<backingStore)[\s\S])*?</backingStore>"#, options: .regularExpression) {
             x.removeSubrange(r)

@@ -27,9 +27,9 @@ public actor Machine {
     public private(set) var slotWaitSeconds: Double = 0
     public nonisolated let started: Stopwatch
     /// The generation booted now.
-    public private(set) var generation: Generation
+    public internal(set) var generation: Generation
     /// Every boot so far, first one first.
-    public private(set) var boots: [BootRecord] = []
+    public internal(set) var boots: [BootRecord] = []
 
     // Internal rather than private: warm starts (Machine+SavedState.swift) use them.
     let hypervisor: Hypervisor
@@ -41,10 +41,10 @@ public actor Machine {
     private var destroyed = false
     var isDestroyed: Bool { destroyed }
     var files: MachineFiles
-    /// Saved states, latest last: the frozen disk file and the generation then booted.
-    private var checkpoints: [(layer: URL, generation: Generation)] = []
+    /// Checkpoints, latest last (Machine+Checkpoint.swift).
+    var checkpoints: [Checkpoint] = []
     /// The generation booted before the last `boot(_:)`.
-    private var previousGeneration: Generation?
+    var previousGeneration: Generation?
     private nonisolated let hook: UUID
     /// How the next boot came about, for `boots`.
     var nextBootCause = "power on"
@@ -112,9 +112,17 @@ public actor Machine {
         return x
     }
 
-    /// Creates the domain (or restores `saved`, a save image whose header
-    /// carries `xml`, naming this machine) and attaches to its consoles; on failure nothing runs.
-    func powerOn(restoring saved: (file: URL, xml: String)? = nil) async throws {
+    /// A save image to restore, and the domain to restore it as: the one its
+    /// header carries (`inHeader`: a clone's rewritten copy), or `xml` handed
+    /// to libvirt beside it (the same domain on other disk files).
+    struct Restoring: Sendable {
+        let file: URL
+        let xml: String
+        let inHeader: Bool
+    }
+
+    /// Creates the domain (or restores `saved`) and attaches to its consoles; on failure nothing runs.
+    func powerOn(restoring saved: Restoring? = nil) async throws {
         let xml = saved?.xml ?? domainXML().render()
         self.xml = xml
         let name = self.name
@@ -123,7 +131,8 @@ public actor Machine {
         try await offload {
             let domain: Domain
             do {
-                domain = try saved.map { try connection.restoreDomain(from: $0.file.path, name: name) } ?? connection.createDomain(xml: xml)
+                domain = try saved.map { try connection.restoreDomain(from: $0.file.path, name: name, xml: $0.inHeader ? nil : $0.xml) }
+                    ?? connection.createDomain(xml: xml)
             } catch let e as LibvirtError {
                 throw RehearsalError.infrastructure("\(saved == nil ? "starting" : "restoring") the machine failed: \(e.message)", underlying: e)
             }
@@ -163,7 +172,7 @@ public actor Machine {
     /// Runs `body` holding one of the host's boot slots. The wait for the
     /// slot does not count against `deadline`: `body` gets it moved on by
     /// the wait, and so does what is returned.
-    private func withBootSlot(deadline: Deadline, _ body: (Deadline) async throws -> Void) async throws -> Deadline {
+    func withBootSlot(deadline: Deadline, _ body: (Deadline) async throws -> Void) async throws -> Deadline {
         let queued = Stopwatch()
         try await hypervisor.bootSlots.acquire()
         defer { hypervisor.bootSlots.release() }
@@ -280,57 +289,6 @@ public actor Machine {
         _ = try await powerOnAgain(cause: "boot \(next.name)", deadline: deadline)
     }
 
-    /// Keeps the disk state and the booted generation as they are now: the
-    /// guest syncs, then a live disk-only snapshot freezes the current overlay
-    /// and the guest writes to a new one (crash-consistent, like an LVM or
-    /// btrfs snapshot taken on a running host). Returns the checkpoint's number.
-    @discardableResult
-    public func checkpoint(deadline: Deadline) async throws -> Int {
-        guard var disk = files.disk else { throw RehearsalError.scenario("this machine has no disk to checkpoint") }
-        guard let domain else { throw RehearsalError.infrastructure("the machine is powered off") }
-        _ = try await run("sync", deadline: deadline)
-        let next = disk.nextFile()
-        let snapshot = """
-            <domainsnapshot><disks>\
-            <disk name='vda' snapshot='external'><driver type='qcow2'/><source file='\(next.path)'/></disk>\
-            \(files.readOnlyDisks.indices.map { "<disk name='\(DomainXML.readOnlyTarget($0))' snapshot='no'/>" }.joined())\
-            </disks></domainsnapshot>
-            """
-        do {
-            try await offload { try domain.snapshotDisks(xml: snapshot) }
-        } catch let e as LibvirtError {
-            try? FileManager.default.removeItem(at: next)
-            throw RehearsalError.infrastructure("taking a checkpoint failed: \(e.message)", underlying: e)
-        }
-        disk.froze(next: next)
-        files.disk = disk
-        checkpoints.append((disk.frozen.last!, generation))
-        return checkpoints.count
-    }
-
-    /// Powers off and boots the latest checkpoint: its disk state and its
-    /// generation. With no checkpoint, boots the generation that was booted
-    /// before the last `boot(_:)`, on the disk as it is. Returns what it booted.
-    @discardableResult
-    public func rollback(deadline: Deadline) async throws -> String {
-        if let (layer, g) = checkpoints.last, var disk = files.disk {
-            await powerOff()
-            try disk.reset(to: layer)
-            files.disk = disk
-            generation = g
-            _ = try await powerOnAgain(cause: "rollback to checkpoint \(checkpoints.count)", deadline: deadline)
-            return "checkpoint \(checkpoints.count) (\(g.name))"
-        }
-        guard let previous = previousGeneration else {
-            throw RehearsalError.scenario("nothing to roll back to: no checkpoint and no earlier `boot:`")
-        }
-        try await shutDown(deadline: deadline)
-        previousGeneration = generation
-        generation = previous
-        _ = try await powerOnAgain(cause: "rollback to \(previous.name)", deadline: deadline)
-        return previous.name
-    }
-
     /// Waits until the unsearched console text matches `pattern`; the text up
     /// to the matching line is then consumed.
     public func waitForConsole(_ pattern: ConsolePattern, deadline: Deadline) async throws -> String {
@@ -364,6 +322,7 @@ public actor Machine {
         await powerOff()
         io.closeTranscripts()
         files.remove()
+        for c in checkpoints { c.memory.map { try? FileManager.default.removeItem(at: $0.file) } }
         warm = .none
         Interruption.shared.removeEmergencyHook(hook)
     }

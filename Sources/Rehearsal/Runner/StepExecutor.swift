@@ -97,9 +97,9 @@ public enum StepExecutor {
                 try await machine.boot(next, deadline: deadline)
                 r.stdout = "\(before) -> \(next.name) (\(next.shortDigest)), \(next.boot.rawValue) boot\n"
                 try await bootCheck.run(on: machine, deadline: deadline.later(by: await machine.slotWaitSeconds - waited))
-            case .checkpoint:
-                let n = try await machine.checkpoint(deadline: deadline)
-                r.stdout = "checkpoint \(n): \(await machine.generation.name) and its disk as they are now\n"
+            case .checkpoint(let memory):
+                let n = try await machine.checkpoint(memory: memory, deadline: deadline)
+                r.stdout = "checkpoint \(n): \(await machine.generation.name) and its disk\(memory ? ", memory and devices" : "") as they are now\n"
             case .rollback:
                 let waited = await machine.slotWaitSeconds
                 let what = try await machine.rollback(deadline: deadline)

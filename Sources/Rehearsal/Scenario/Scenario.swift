@@ -134,8 +134,9 @@ public struct Step: Sendable {
         case waitForOpenPort(Int)
         /// Power off cleanly and boot another generation on the same disk.
         case boot(String)
-        /// Keep the disk state and generation as they are now.
-        case checkpoint
+        /// Keep the disk state and generation as they are now; with `memory`,
+        /// the running machine too (a rollback resumes it instead of booting).
+        case checkpoint(memory: Bool)
         /// Power off and boot the latest checkpoint (or the generation before the last `boot`).
         case rollback
         /// Assert what is booted: the generation's name and/or the kernel release (a regex, whole match).

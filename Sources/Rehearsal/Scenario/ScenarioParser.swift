@@ -14,9 +14,10 @@ public enum ScenarioParser {
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
                             "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback", "pause"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
-    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint, "rollback": .rollback, "pause": .pause(nil)]
+    static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint(memory: false), "rollback": .rollback, "pause": .pause(nil)]
     static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure", "allow_failed"]
     static let bootedKeys: Set = ["generation", "kernel"]
+    static let checkpointKeys: Set = ["memory"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
 
     public static func parse(file path: String) throws -> Scenario {
@@ -219,6 +220,14 @@ public enum ScenarioParser {
             let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
             return step(name, timeout, .booted(generation: generation, kernel: kernel))
         }
+        if kind == "checkpoint", let c = valueNode.mapping {
+            // `- checkpoint: {memory: true}` keeps the running machine too.
+            try r.checkKeys(c, allowed: checkpointKeys, in: "checkpoint")
+            let memory = try c["memory"].map { try r.bool($0, "memory") } ?? false
+            let name = try m["name"].map { try r.string($0, "name") } ?? (memory ? "checkpoint (memory)" : "checkpoint")
+            let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
+            return step(name, timeout, .checkpoint(memory: memory))
+        }
         if let bare = bareSteps[kind], let v = valueNode.scalar?.string, ["", "~", "null"].contains(v) {
             // `- checkpoint:` in mapping form, to give it a name or timeout.
             let name = try m["name"].map { try r.string($0, "name") } ?? kind
@@ -238,7 +247,8 @@ public enum ScenarioParser {
         case "boot": action = .boot(value)
         case "pause": action = .pause(value)
         case "checkpoint", "rollback", "crash":
-            throw r.error(valueNode, "`\(kind)` takes no value: write `- \(kind)`")
+            throw r.error(valueNode, kind == "checkpoint" ? "`checkpoint` takes no value: write `- checkpoint`, or `- checkpoint: {memory: true}` to keep the running machine too"
+                                                            : "`\(kind)` takes no value: write `- \(kind)`")
         case "wait_for_unit":
             guard value.range(of: #"^[A-Za-z0-9:_.@\\-]+$"#, options: .regularExpression) != nil else {
                 throw r.error(valueNode, "`wait_for_unit` takes a unit name such as nginx.service")
