@@ -21,9 +21,11 @@ struct GenerationsCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the built generations.")
         @Flag(help: "Print JSON instead of a table.") var json = false
+        @Flag(help: "Read every generation's files again and check them against its digest (exit 1 if any changed).") var verify = false
 
         func run() throws {
             let all = GenerationStore.all(state: .fromEnvironment())
+            if verify { return try GenerationsCommand.report(all.map { ($0.name + " " + $0.shortDigest, GenerationStore.verify($0)) }, what: "generation") }
             if json {
                 print(String(decoding: try GenerationsCommand.encoder.encode(all), as: UTF8.self))
                 return
@@ -38,6 +40,15 @@ struct GenerationsCommand: ParsableCommand {
             }
             GenerationsCommand.printTable(rows)
         }
+    }
+
+    /// Prints one line per checked thing ("ok NAME", or what is wrong), then
+    /// a count; exits 1 when anything is wrong. Shared with `snapshots --verify`.
+    static func report(_ results: [(name: String, problem: String?)], what: String) throws {
+        for r in results { print(r.problem.map { "CHANGED  \($0)" } ?? "ok       \(r.name)") }
+        let bad = results.filter { $0.problem != nil }.count
+        print("\(results.count) \(what)(s) checked, \(bad == 0 ? "all intact" : "\(bad) changed")")
+        if bad > 0 { throw ExitCode(1) }
     }
 
     struct Show: ParsableCommand {

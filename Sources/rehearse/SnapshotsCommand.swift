@@ -20,10 +20,12 @@ struct SnapshotsCommand: ParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Also print what went into each identity.") var verbose = false
+    @Flag(help: "Read every saved state again and check it against its size and digests (exit 1 if any changed).") var verify = false
 
     func run() throws {
         let store = SavedStateStore(state: .fromEnvironment())
         let all = store.list()
+        if verify { return try GenerationsCommand.report(all.map { ($0.id + " " + $0.generation, store.verify($0.id)) }, what: "saved state") }
         if json {
             print(String(decoding: try JSONCoding.encoder.encode(all), as: UTF8.self))
             return

@@ -19,6 +19,7 @@ enum TestGuest {
         let mine = StateDirectory(root: runs.appendingPathComponent("state"), images: user.images)
         setenv("REHEARSE_STATE_DIR", mine.root.path, 1)
         setenv("REHEARSE_IMAGE_CACHE", mine.images.path, 1)
+        AfterTheSuite.install(state: mine)
         return mine
     }()
     static let runner = Runner(options: .init(state: state, runsDirectory: runs), observer: observer)

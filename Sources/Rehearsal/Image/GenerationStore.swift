@@ -51,15 +51,15 @@ public enum GenerationStore {
             let cmdline = try e.cmdline.map { rel -> String in
                 try String(contentsOf: directory.appendingPathComponent(rel), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             }
-            var identity = "name \(e.name)\nversion \(e.version ?? "")\nboot \(boot.rawValue)\ncmdline \(cmdline ?? "")\n"
-            identity += "parent \(e.parent.flatMap { digestsByName[$0] } ?? e.parent ?? "")\n"
+            var files: [(role: String, digest: String)] = []
             var size: Int64 = 0
             for (role, rel) in [("kernel", e.kernel), ("initrd", e.initrd), ("disk", e.disk)] {
                 guard let rel else { continue }
-                identity += "\(role) \(try fileDigest(rel))\n"
+                files.append((role, try fileDigest(rel)))
                 size += (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(rel).path)[.size] as? Int64) ?? 0
             }
-            let digest = SHA256.hex(Data(identity.utf8))
+            let digest = Self.digest(name: e.name, version: e.version ?? "", boot: boot, cmdline: cmdline,
+                                     parent: e.parent.flatMap { digestsByName[$0] } ?? e.parent, files: files)
             digestsByName[e.name] = digest
             func path(_ rel: String?) -> String? { rel.map { final.appendingPathComponent($0).path } }
             out.append(Generation(name: e.name, version: e.version ?? "1", boot: boot, kernel: path(e.kernel), initrd: path(e.initrd),
@@ -78,6 +78,35 @@ public enum GenerationStore {
                 try? fm.setAttributes([.posixPermissions: 0o444], ofItemAtPath: p)
             }
         }
+    }
+
+    /// A generation's digest: SHA-256 over its name, version, boot mode,
+    /// command line, parent (its digest when built alongside) and the
+    /// SHA-256 of each of its files.
+    static func digest(name: String, version: String, boot: Generation.BootMode, cmdline: String?, parent: String?,
+                       files: [(role: String, digest: String)]) -> String {
+        var identity = "name \(name)\nversion \(version)\nboot \(boot.rawValue)\ncmdline \(cmdline ?? "")\n"
+        identity += "parent \(parent ?? "")\n"
+        for f in files { identity += "\(f.role) \(f.digest)\n" }
+        return SHA256.hex(Data(identity.utf8))
+    }
+
+    /// Reads every file of `g` again and checks that they still give its
+    /// digest: nil when they do, else what is wrong (a built file was written).
+    public static func verify(_ g: Generation) -> String? {
+        guard g.recipe != "-", g.nixStore == nil else { return nil }  // a host file or a Nix closure: not ours to seal
+        var files: [(role: String, digest: String)] = []
+        for (role, path) in [("kernel", g.kernel), ("initrd", g.initrd), ("disk", g.disk)] {
+            guard let path else { continue }
+            guard let d = try? SHA256.file(path) else { return "\(g.name): its \(role) \(path) cannot be read" }
+            files.append((role, d))
+        }
+        let siblings = (try? load(directory: URL(fileURLWithPath: g.directory)).generations) ?? []
+        let parent = g.parent.map { p in siblings.first { $0.name == p }?.digest ?? p }
+        // A recipe that gave no version is sealed with an empty one and recorded as "1".
+        let versions = g.version == "1" ? ["1", ""] : [g.version]
+        let matches = versions.contains { digest(name: g.name, version: $0, boot: g.boot, cmdline: g.cmdline, parent: parent, files: files) == g.digest }
+        return matches ? nil : "\(g.name) (\(g.shortDigest)): its files no longer give its digest: \(files.map(\.role).joined(separator: ", ")) in \(g.directory) were written"
     }
 
     /// Every built generation, newest build first.

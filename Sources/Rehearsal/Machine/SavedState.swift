@@ -97,7 +97,8 @@ public struct SavedStateStore: Sendable {
 
     /// The saved state `id`, if one is complete; nil when there is none.
     /// Throws (with why) when one is there but damaged: the caller boots cold.
-    func find(_ id: String) throws -> SavedState? {
+    /// `again` reads the digests even if this process checked them before.
+    func find(_ id: String, again: Bool = false) throws -> SavedState? {
         let dir = directory(id)
         let recordFile = dir.appendingPathComponent("record.json")
         guard let data = try? Data(contentsOf: recordFile) else { return nil }
@@ -112,8 +113,18 @@ public struct SavedStateStore: Sendable {
         if let d = s.diskBytes, size(s.disk) != d {
             throw RehearsalError.infrastructure("the saved state \(id) is damaged: disk.qcow2 is not \(d) bytes")
         }
-        try Self.verified.check(s)
+        if again { try Verified.digests(s) } else { try Self.verified.check(s) }
         return s
+    }
+
+    /// Reads state `id` in full again (sizes and digests, whatever this
+    /// process checked before): nil when it is intact, else what is wrong.
+    public func verify(_ id: String) -> String? {
+        do {
+            return try find(id, again: true) == nil ? "the saved state \(id) is gone or incomplete" : nil
+        } catch {
+            return "\(error)"
+        }
     }
 
     /// Digests are read once per process and file version (hundreds of MB
@@ -133,13 +144,16 @@ public struct SavedStateStore: Sendable {
         func check(_ s: SavedState) throws {
             let key = Self.version(s)
             if seen.withLock({ $0.contains(key) }) { return }
+            try Self.digests(s)
+            remember(s)
+        }
+        static func digests(_ s: SavedState) throws {
             guard try SavedStateStore.digest(s.stateFile.path) == s.stateDigest else {
                 throw RehearsalError.infrastructure("the saved state \(s.id) is damaged: state.save does not match its digest")
             }
             if let d = s.diskDigest, try SavedStateStore.digest(s.disk.path) != d {
                 throw RehearsalError.infrastructure("the saved state \(s.id) is damaged: disk.qcow2 does not match its digest")
             }
-            remember(s)
         }
         /// A state this process just made and digested.
         func remember(_ s: SavedState) { seen.withLock { _ = $0.insert(Self.version(s)) } }
