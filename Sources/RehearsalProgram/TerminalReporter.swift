@@ -123,6 +123,7 @@ public final class TerminalReporter: RunObserver, Sendable {
             emit(run, t.paint("  \(expected) step\(expected == 1 ? "" : "s") failed as expected (expect_failure)", .yellow))
         }
         emit(run, "  \(label(r.outcome)) in \(fmt(r.seconds))" + (r.runDirectory.map { t.paint("  run directory: \($0)", .dim) } ?? ""))
+        if let bundle = r.bundle { emit(run, t.paint("  bundle: \(bundle)  (rehearse replay \(bundle))", .dim)) }
         guard parallel else { return }
         let (lines, board) = state.withLock { st -> ([String], [String]) in
             st.status.removeAll { $0.run == run }
@@ -153,6 +154,10 @@ public final class TerminalReporter: RunObserver, Sendable {
 
     public func keepFailed(_ s: Scenario, reason: String, run: String) {
         t.line(t.paint("✗ \(s.name): cannot keep the machine running (\(reason)); destroying it", .red))
+    }
+
+    public func bundleFailed(_ s: Scenario, reason: String, run: String) {
+        t.line(t.paint("✗ \(s.name): writing its bundle failed (\(reason)); the run directory has the evidence", .red))
     }
 
     /// The end of a run: one line per scenario, then the counts. Flaky,

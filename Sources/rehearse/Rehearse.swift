@@ -13,7 +13,8 @@ struct Rehearse: AsyncParsableCommand {
         Exit status: 0 every scenario passed, 1 a scenario failed, 2 bad usage or a bad \
         scenario or image, 3 infrastructure failure (libvirt, QEMU, the host), 130 interrupted.
         """,
-        subcommands: [RunCommand.self, ShellCommand.self, AttachCommand.self, ContinueCommand.self, StopCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, SnapshotsCommand.self, ImageCommand.self, CleanCommand.self]
+        version: Version.rehearsal,
+        subcommands: [RunCommand.self, ShellCommand.self, AttachCommand.self, ContinueCommand.self, StopCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, SnapshotsCommand.self, ReplayCommand.self, ImageCommand.self, CleanCommand.self]
     )
 
     /// The one place the program exits. Commands throw: `ExitCode` for a

@@ -47,6 +47,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Stop before every step until `rehearse continue RUN` (attach meanwhile with `rehearse attach RUN`). Without it, `pause` steps stop only when run at a terminal.")
     var step = false
 
+    @Flag(help: "Write a bundle (bundle.tar.gz: the evidence, and what `rehearse replay` needs) for every scenario, not only for failures.")
+    var bundle = false
+
     @Option(help: "How many scenarios run at once (default: one per core, as many as the free memory holds; 1: one after the other).")
     var jobs: Int?
 
@@ -79,7 +82,7 @@ struct RunCommand: AsyncParsableCommand {
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold,
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }, keepOnFailure: keepOnFailure,
-                                           pauses: step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never),
+                                           pauses: step ? .beforeEveryStep : isatty(STDIN_FILENO) == 1 ? .atPauseSteps : .never, bundle: bundle),
                             observer: reporter)
         var results = await runner.run(prepared, jobs: jobs, retries: retries)
         if let known { results = known.apply(to: results) }

@@ -82,6 +82,7 @@ public actor ShellSession {
     /// Writes `text`; a guest that stops reading its console makes this time
     /// out at `deadline` (or on a signal, or cancellation) instead of blocking for ever.
     func write(_ text: String, deadline: Deadline) async throws {
+        io.channelSent(Array(text.utf8))
         try await sendAll(Array(text.utf8), to: channel, device: "the command channel", deadline: deadline)
     }
 

@@ -57,7 +57,8 @@ public actor Machine {
     public internal(set) var startNote: String?
 
     /// Starts a machine from `generation` and attaches to its consoles.
-    /// Transcripts go into `directory` (`console.log`, `channel.log`); so do
+    /// Transcripts go into `directory` (`console.log`, `channel.log`,
+    /// `channel-trace.log`); so do
     /// the disk overlays and the payload disk made from `payload`.
     public init(name: String, generation: Generation, spec: MachineSpec, hypervisor: Hypervisor,
                 runID: String, scenario: String, allowConsole: [ConsolePattern], directory: URL, payload: URL? = nil,
@@ -76,7 +77,8 @@ public actor Machine {
         self.hypervisor = hypervisor
         self.files = files
         self.savedStates = savedStates
-        let io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"))
+        let io = MachineIO(log: log, channelTranscript: directory.appendingPathComponent("channel.log"),
+                           channelTrace: ChannelTrace(started: started, file: directory.appendingPathComponent("channel-trace.log")))
         self.io = io
         let power = self.power
         self.shell = ShellSession(io: io) { power.channel }

@@ -22,6 +22,7 @@ public final class MachineIO: Sendable {
         var log: ConsoleLog
         var channel: [UInt8] = []
         var channelLog: FileHandle?
+        var channelTrace: ChannelTrace?
         var incidents: [Incident] = []
         /// Set once we destroy the machine ourselves: stops are then expected.
         var stopping = false
@@ -48,13 +49,13 @@ public final class MachineIO: Sendable {
     /// Hands every byte the serial console prints from now on to `output` (nil: stop).
     func mirrorSerial(to output: (@Sendable ([UInt8]) -> Void)?) { serialMirror.withLock { $0 = output } }
 
-    init(log: ConsoleLog, channelTranscript: URL?) {
+    init(log: ConsoleLog, channelTranscript: URL?, channelTrace: ChannelTrace? = nil) {
         var channelLog: FileHandle?
         if let channelTranscript {
             _ = FileManager.default.createFile(atPath: channelTranscript.path, contents: nil)
             channelLog = FileHandle(forWritingAtPath: channelTranscript.path)
         }
-        state = Mutex(State(log: log, channelLog: channelLog))
+        state = Mutex(State(log: log, channelLog: channelLog, channelTrace: channelTrace))
         wakeToken = UUID()
         Interruption.shared.onSignal(wakeToken) { [weak self] in self?.wakeAll() }
     }
@@ -88,12 +89,16 @@ public final class MachineIO: Sendable {
         }
     }
 
+    /// What the harness writes to the command channel, for the trace.
+    func channelSent(_ bytes: [UInt8]) { state.withLock { $0.channelTrace?.record(.sent, bytes) } }
+
     func channelEvent(_ e: ConsoleStream.Event) {
         deliver { s in
             switch e {
             case .data(let bytes):
                 s.channel += bytes
                 s.channelLog?.write(Data(bytes))
+                s.channelTrace?.record(.received, bytes)
             case .closed(let err):
                 if !s.stopping && !s.expectingStop { s.incidents.append(.streamClosed(device: "command channel", error: err?.message)) }
             }
@@ -305,6 +310,7 @@ public final class MachineIO: Sendable {
             s.log.flush()
             try? s.channelLog?.close()
             s.channelLog = nil
+            s.channelTrace?.close()
         }
     }
 }

@@ -59,6 +59,8 @@ public struct ScenarioResult: Sendable, Codable {
     public var uri: String?
     public var accelerator: String?
     public var runDirectory: String?
+    /// The evidence in one archive (`Bundle`): written for a failure, or for every scenario with `--bundle`.
+    public var bundle: String?
     public var startedAt: Date
     /// The console's last lines when the machine failed before any step ran.
     public var console: [String]?
@@ -115,12 +117,15 @@ public protocol RunObserver: Sendable {
     func paused(_ scenario: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String)
     /// The machines could not be kept (they are destroyed as usual).
     func keepFailed(_ scenario: Scenario, reason: String, run: String)
+    /// The run's bundle could not be written (the run directory still holds the evidence).
+    func bundleFailed(_ scenario: Scenario, reason: String, run: String)
 }
 
 extension RunObserver {
     public func scenarioRetrying(_ scenario: Scenario, attempt: Int, of attempts: Int, run: String) {}
     public func machinesKept(_ scenario: Scenario, machines: [String], directory: URL, run: String) {}
     public func keepFailed(_ scenario: Scenario, reason: String, run: String) {}
+    public func bundleFailed(_ scenario: Scenario, reason: String, run: String) {}
     public func machineStarted(_ scenario: Scenario, note: String, run: String) {}
     public func paused(_ scenario: Scenario, before step: Step, index: Int, note: String?, machines: [String], directory: URL, run: String) {}
 }

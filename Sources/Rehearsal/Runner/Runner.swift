@@ -18,6 +18,11 @@ public final class Runner: Sendable {
         public var pauses: Pauses
         /// Boot every machine, never start one from a saved state (`--cold`).
         public var cold = false
+        /// Write a bundle for every scenario, not only for failures (`--bundle`).
+        public var bundle = false
+        /// Generation name → the digest it must have (a replay's): a build
+        /// with that digest is used, and any other is refused.
+        public var pins: [String: String] = [:]
         public enum Pauses: Sendable {
             /// Never: `pause` steps pass straight on (nobody is at a terminal).
             case never
@@ -27,8 +32,10 @@ public final class Runner: Sendable {
             case beforeEveryStep
         }
         public init(uri: String? = nil, accelerator: Accelerator? = nil, cold: Bool = false, state: StateDirectory = .fromEnvironment(), runsDirectory: URL? = nil,
-                    keepOnFailure: Bool = false, pauses: Pauses = .never) {
+                    keepOnFailure: Bool = false, pauses: Pauses = .never, bundle: Bool = false, pins: [String: String] = [:]) {
             self.pauses = pauses
+            self.bundle = bundle
+            self.pins = pins
             self.cold = cold
             self.uri = uri
             self.accelerator = accelerator
@@ -170,11 +177,19 @@ public final class Runner: Sendable {
         }
     }
 
-    /// Builds (or finds) a referenced generation.
+    /// Builds (or finds) a referenced generation; with a pin for it, the
+    /// build with the pinned digest (an older one is fine).
     public func generation(_ ref: GenerationReference) async throws -> Generation {
+        let options = self.options
+        let pinned = { (name: String) in options.pins[name].flatMap { d in GenerationStore.all(state: options.state).first { $0.digest == d } } }
+        if let g = pinned(ref.name ?? ref.recipe.name) { return g }
         let built = try await build(ref.recipe)
         guard let g = ref.name.map({ built.generation(named: $0) }) ?? built.generations.first else {
             throw RehearsalError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
+        }
+        if let want = options.pins[g.name], want != g.digest {
+            if let old = pinned(g.name) { return old }
+            throw RehearsalError(.unknownImage, "generation \(g.name) \(want.prefix(12)) is not built here: recipe \(ref.recipe.name) builds \(g.shortDigest) now (its inputs changed), and no older build has that digest")
         }
         return g
     }
@@ -297,6 +312,9 @@ public final class Runner: Sendable {
                 generation = given
             } else if let files = p.scenario.machine.system {
                 generation = try await offload { try Generation.of(files) }
+                if let want = options.pins[generation.name], want != generation.digest {
+                    throw RehearsalError(.badImage, "\(files.path) is not the system the bundle ran: its digest is \(generation.shortDigest), not \(want.prefix(12))")
+                }
             } else {
                 generation = try await self.generation(p.machineGeneration!)
             }

@@ -242,11 +242,61 @@ public actor ScenarioRun {
         result.outcome = failure?.outcome ?? .passed
         result.message = failure?.message
         result.seconds = clock.seconds
+        // Said before it is written: the terminal's last line for the scenario names it.
+        let bundling = runner.options.bundle || result.outcome == .failed || result.outcome == .infrastructure
+        if bundling { result.bundle = directory.appendingPathComponent(Bundle.fileName).path }
         try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))
         runner.observer?.scenarioFinished(result, run: runID)
         if runner.options.keepOnFailure, result.outcome == .failed { await keep() }
+        let host = await hostFacts()
         for m in machines { await m.destroy() }
+        if bundling {
+            do {
+                _ = try await writeBundle(host: host)
+            } catch {
+                result.bundle = nil
+                runner.observer?.bundleFailed(scenario, reason: "\(error)", run: runID)
+            }
+        }
         finished = result
         return result
+    }
+
+    /// The host's side of a bundle: libvirt, QEMU, accelerator, URI, kernel.
+    private func hostFacts() async -> Bundle.Host {
+        func version(_ v: UInt) -> String { "\(v / 1_000_000).\(v / 1000 % 1000).\(v % 1000)" }
+        let versions = machines.first.flatMap { try? $0.hypervisor.connection.versions() }
+        var u = utsname()
+        uname(&u)
+        let kernel = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        return Bundle.Host(libvirt: versions.map { version($0.library) } ?? "unknown", qemu: versions.map { version($0.hypervisor) } ?? "unknown",
+                           accelerator: result.accelerator ?? "unknown", uri: result.uri ?? "unknown", kernel: kernel)
+    }
+
+    /// Writes the run's bundle (`Bundle`), once its machines are gone and their transcripts complete.
+    private func writeBundle(host: Bundle.Host) async throws -> URL {
+        let m = scenario.machine
+        var settings: [String: String] = ["image": result.image ?? m.image, "memory": "\(m.memoryMiB) MiB", "cpus": "\(m.cpus)"]
+        switch m.payload {
+        case .directory(let path)?: settings["payload"] = "directory \(path)"
+        case .recipe(let name, let payload)?: settings["payload"] = "recipe \(name)/\(payload)"
+        case nil: break
+        }
+        if let system = m.system { settings["system"] = system.path }
+        if let ignition = m.ignition { settings["ignition"] = ignition }
+        if m.cloudInit != nil { settings["cloud_init"] = "yes" }
+        if let login = m.console { settings["console"] = "log in as \(login.user)" }
+        if m.coldBoot { settings["cold_boot"] = "true" }
+        var pins: [Bundle.Pin] = []
+        for (name, digest) in result.boots.map({ ($0.generation, $0.digest) }) + [(result.image ?? "", result.imageDigest ?? "")]
+        where !digest.isEmpty && !pins.contains(where: { $0.digest == digest }) {
+            pins.append(Bundle.Pin(name: name, digest: digest))
+        }
+        let payload = try? await runner.payloadDirectory(prepared)
+        let bundle = Bundle(scenario: scenario.name, file: scenario.file, outcome: result.outcome, message: result.message, machine: settings,
+                            generations: pins, payload: try payload.map { Bundle.Pin(name: settings["payload"] ?? "payload", digest: try Bundle.treeDigest($0)) },
+                            host: host)
+        let (file, dir) = (scenario.file, directory)
+        return try await offload { try Bundle.write(bundle, scenarioFile: file, payload: payload ?? nil, runDirectory: dir) }
     }
 }

@@ -1,0 +1,62 @@
+import Foundation
+
+/// A bundle unpacked to run its scenario again (`rehearse replay BUNDLE`):
+/// the same scenario file, on the generations it booted (found by digest,
+/// an older build if need be) and its payload (found by digest, or the
+/// bundle's own copy). What cannot be found is refused before anything boots.
+public struct Replay: Sendable {
+    public let bundle: Bundle
+    /// Where the bundle was unpacked; `close()` removes it.
+    public let directory: URL
+    let prepared: Runner.Prepared
+
+    /// Generation name → digest, for `Runner.Options.pins`.
+    public var pins: [String: String] {
+        Dictionary(bundle.generations.map { ($0.name, $0.digest) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Unpacks and reads `path`; throws a bad-input error naming it when it is no bundle.
+    public static func open(_ path: String, state: StateDirectory) throws -> Replay {
+        let bad = { (why: String) in RehearsalError(.badScenario, why, file: path) }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw bad("no bundle here (give the bundle.tar.gz a failed run left)") }
+        let dir = try state.create(state.root.appendingPathComponent("replays/\(Runner.newRunID())"))
+        do {
+            do { try HostCommand.run(["tar", "-xzf", path, "-C", dir.path]) } catch { throw bad("not a bundle: not a gzipped tar archive") }
+            guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("bundle.json").path) else {
+                throw bad("not a rehearse bundle: it holds no bundle.json")
+            }
+            let bundle: Bundle
+            do { bundle = try JSONCoding.decoder.decode(Bundle.self, from: data) } catch { throw bad("its bundle.json is unreadable (\(error))") }
+            guard bundle.format == 1 else { throw bad("bundle format \(bundle.format) (made by Rehearsal \(bundle.rehearsal)) is not one this Rehearsal (\(Version.rehearsal)) reads") }
+            guard let text = try? String(contentsOf: dir.appendingPathComponent("scenario.yaml"), encoding: .utf8) else {
+                throw bad("the bundle holds no scenario file: scenario \(bundle.scenario) was written in Swift (run its program again)")
+            }
+            // Parsed as if from where it ran, so that its relative paths mean what they meant.
+            let scenario = try ScenarioParser.parse(text: text, file: bundle.file)
+            return Replay(bundle: bundle, directory: dir, prepared: try Runner.prepare(scenario))
+        } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
+    }
+
+    /// The scenario ready to run on `runner` (made with `pins`): every
+    /// generation found (built if need be) with the bundle's digest, and its
+    /// payload the one it ran with. Throws a bad-input error for what is not here.
+    public func prepare(on runner: Runner) async throws -> Runner.Prepared {
+        for ref in prepared.generations.values { _ = try await runner.generation(ref) }
+        guard let want = bundle.payload else { return prepared }
+        let here = try await runner.payloadDirectory(prepared)
+        if let here, (try? Bundle.treeDigest(here)) == want.digest { return prepared }
+        if bundle.payloadIncluded {
+            var p = prepared
+            p.scenario.machine.payload = .directory(directory.appendingPathComponent("payload").path)
+            return p
+        }
+        throw RehearsalError(.badScenario, "its payload (\(want.name)) is not the one the bundle ran: \(here.map { "\($0.path) has other files" } ?? "it is not here")",
+                             file: bundle.file)
+    }
+
+    /// Removes the unpacked bundle.
+    public func close() { try? FileManager.default.removeItem(at: directory) }
+}
