@@ -241,7 +241,8 @@ public struct SavedStateStore: Sendable {
         guard let lock = try? FileLock(path: dir.path + ".lock", wait: false) else { return false }
         defer { lock.unlock() }
         Self.removeTree(dir)
-        return true
+        // The lock file stays: removing it under a lock others may be opening would split the lock in two.
+        return !FileManager.default.fileExists(atPath: dir.path)
     }
 
     /// Removes every saved state not in use; returns how many went and their bytes.
