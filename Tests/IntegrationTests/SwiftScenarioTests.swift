@@ -96,6 +96,28 @@ import Testing
 
 /// The example scenario program, built with the tests, run as a user runs it.
 @Suite(.serialized) struct ScenarioProgramTests {
+    /// `allowingFailed` is YAML's per-step `allow_failed:`: a unit a step
+    /// leaves failed fails the scenario at its end, unless that step allowed it.
+    @Test(arguments: [false, true])
+    func aUnitAStepLeavesFailedFailsTheScenarioUnlessAllowed(allowed: Bool) async throws {
+        _ = TestGuest.state
+        setenv("REHEARSE_IMAGES", TestGuest.repo.appendingPathComponent("Images").path, 1)
+        let r = await TestGuest.runner.run("swift-allow-failed") { s in
+            let m = try await s.machine(MachineDeclaration(.generation("debian"), memoryMiB: 512))
+            let breaking = allowed ? m.allowingFailed("rehearse-broken") : m
+            try await breaking.succeed("systemd-run --unit=rehearse-broken --wait sh -c 'exit 4' || true", name: "leave a unit failed")
+            try await m.succeed("systemctl is-failed --quiet rehearse-broken", name: "it is failed")
+        }
+        #expect(r.steps.prefix(2).allSatisfy { $0.outcome == .passed }, "\(r.steps.map { "\($0.name) \($0.outcome)" })")
+        if allowed {
+            #expect(r.outcome == .passed, "\(r.message ?? "")")
+            #expect(r.steps.count == 2)
+        } else {
+            #expect(r.outcome == .failed)
+            #expect(r.steps.last?.message == "at the end of the scenario: a unit failed: rehearse-broken.service", "\(r.steps.last?.message ?? "")")
+        }
+    }
+
     @Test func theSwiftUpgradeScenarioPassesAndWritesJUnit() async throws {
         let junit = TestGuest.runs.appendingPathComponent("swift-upgrade-\(UUID().uuidString.prefix(6)).xml")
         let r = try CommandLineTests.start(CommandLineTests.executable("upgrade-app-swift"),

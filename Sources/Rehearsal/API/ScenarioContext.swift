@@ -55,10 +55,24 @@ public struct ScenarioMachine: Sendable {
     /// The machine's name in its scenario.
     public let name: String
     let file: String
+    /// Units the steps of this value may leave failed (`allowingFailed`).
+    var allowFailed: Set<String> = []
+
+    /// The same machine, whose steps may leave `units` failed (".service"
+    /// implied), as YAML's per-step `allow_failed:`: the boot checks after
+    /// those steps and the check at the scenario's end let them be.
+    ///
+    ///     try await machine.allowingFailed("db").succeed("systemctl stop db && false")
+    public func allowingFailed(_ units: String...) -> ScenarioMachine {
+        var m = self
+        m.allowFailed.formUnion(units.map { $0.contains(".") ? $0 : $0 + ".service" })
+        return m
+    }
 
     private func step(_ action: Step.Action, _ name: String?, _ timeout: Double?, _ line: Int, expectFailure: String? = nil) async throws -> StepResult {
         var s = Step(name: name ?? "", line: line, timeout: timeout, action: action, expectedFailure: expectFailure)
         if s.name.isEmpty { s.name = s.command ?? s.kind }
+        s.allowFailed = allowFailed
         let r = await run.step(s, on: machine)
         guard r.outcome == .passed || r.outcome == .expectedFailure else { throw StepFailure(result: r) }
         return r

@@ -24,6 +24,8 @@ public actor ScenarioRun {
     /// Each machine's name in the scenario (`machine` for the single one).
     private var machineNames: [String] = []
     private var stepsRun = 0
+    /// Units the steps run so far may leave failed (a Swift scenario's steps are known only as they run).
+    private var allowedByStepsRun: Set<String> = []
     /// The first step that did not pass, or the boot that failed.
     private var failure: (outcome: Outcome, message: String)?
     private var finished: ScenarioResult?
@@ -100,6 +102,7 @@ public actor ScenarioRun {
     func step(_ step: Step, on machine: Machine, index: Int? = nil, of count: Int? = nil) async -> StepResult {
         let i = index ?? stepsRun
         stepsRun += 1
+        allowedByStepsRun.formUnion(step.allowFailed)
         guard failure == nil else {
             let r = Runner.skipped(step)
             result.steps.append(r)
@@ -131,7 +134,7 @@ public actor ScenarioRun {
     /// Only failed units decide here: a guest that cannot be asked (after a
     /// step expected to break it) was judged by that step already.
     private func checkUnitsAtEnd() async {
-        var allowed = Set(scenario.steps.flatMap(\.allowFailed))
+        var allowed = Set(scenario.steps.flatMap(\.allowFailed)).union(allowedByStepsRun)
         // A `wait_for_unit` expected to fail expected its unit to fail.
         for (step, r) in zip(scenario.steps, result.steps) where r.outcome == .expectedFailure {
             if case .waitForUnit(let unit) = step.action { allowed.insert(unit) }
