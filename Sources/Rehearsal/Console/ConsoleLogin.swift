@@ -67,7 +67,7 @@ extension ShellSession {
                 guard let password = login.password else {
                     throw RehearsalError.scenario("the guest asks for a password for \(login.user); give `machine.console.password`")
                 }
-                try await write(password + "\n", deadline: deadline)
+                try await write(password + "\n", traced: "(the password)\n", deadline: deadline)
                 sentPassword = true
             case nil:
                 // Nothing to answer for a while: poke a getty into showing its

@@ -79,10 +79,11 @@ public actor ShellSession {
         return (a, b, a + b)
     }
 
-    /// Writes `text`; a guest that stops reading its console makes this time
+    /// Writes `text` (recorded in the channel trace as `traced`, when given:
+    /// a password is not); a guest that stops reading its console makes this time
     /// out at `deadline` (or on a signal, or cancellation) instead of blocking for ever.
-    func write(_ text: String, deadline: Deadline) async throws {
-        io.channelSent(Array(text.utf8))
+    func write(_ text: String, traced: String? = nil, deadline: Deadline) async throws {
+        io.channelSent(Array((traced ?? text).utf8))
         try await sendAll(Array(text.utf8), to: channel, device: "the command channel", deadline: deadline)
     }
 

@@ -98,11 +98,15 @@ public enum GenerationStore {
         var files: [(role: String, digest: String)] = []
         for (role, path) in [("kernel", g.kernel), ("initrd", g.initrd), ("disk", g.disk)] {
             guard let path else { continue }
+            // Removed with its build (`clean --images`): nothing left to be wrong.
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
             guard let d = try? SHA256.file(path) else { return "\(g.name): its \(role) \(path) cannot be read" }
             files.append((role, d))
         }
         let siblings = (try? load(directory: URL(fileURLWithPath: g.directory)).generations) ?? []
-        let parent = g.parent.map { p in siblings.first { $0.name == p }?.digest ?? p }
+        // As `seal`: a parent built earlier in the same manifest counts by digest, any other by name.
+        let earlier = siblings.prefix { $0.name != g.name }
+        let parent = g.parent.map { p in earlier.first { $0.name == p }?.digest ?? p }
         // A recipe that gave no version is sealed with an empty one and recorded as "1".
         let versions = g.version == "1" ? ["1", ""] : [g.version]
         let matches = versions.contains { digest(name: g.name, version: $0, boot: g.boot, cmdline: g.cmdline, parent: parent, files: files) == g.digest }

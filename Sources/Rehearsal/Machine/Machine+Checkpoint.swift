@@ -66,13 +66,22 @@ extension Machine {
         await powerOff()
         let xml: String
         do {
+            if stopRequested { throw RehearsalError.interrupted("stopped while keeping checkpoint \(n)") }
             xml = try await offload { try SaveImage(file: file.path).xml }
             if var disk = files.disk {
                 try disk.freeze()
                 files.disk = disk
             }
         } catch {
-            try? FileManager.default.removeItem(at: file)
+            // The save is the machine's only running state: resume it on the disk it wrote, then let it go.
+            defer { try? FileManager.default.removeItem(at: file) }
+            if !stopRequested {
+                io.restart()
+                let header = (try? SaveImage(file: file.path).xml) ?? domainXML().render()
+                try? await powerOn(restoring: Restoring(file: file, xml: header, inHeader: true))
+                if power.isOn { try? await shell.resume(deadline: deadline) }
+            }
+            if let e = error as? RehearsalError, e.code == .interrupted { throw e }
             throw RehearsalError.infrastructure("keeping checkpoint \(n) failed: \(error)")
         }
         // Recorded before resuming: a failed resume still leaves a checkpoint to roll back to.
@@ -122,8 +131,9 @@ extension Machine {
         // The save names the disk file that was active then (now frozen): the guest writes to the new one.
         let xml = try Self.retarget(memory.xml, from: c.layer.map { ["overlay": $0.path] } ?? [:], to: filePaths)
         io.restart()
-        let clock = Stopwatch()
+        if stopRequested { throw RehearsalError.interrupted("stopped before resuming checkpoint \(n)") }
         return try await withBootSlot(deadline: deadline) { deadline in
+            let clock = Stopwatch()
             do {
                 try await powerOn(restoring: Restoring(file: memory.file, xml: xml, inHeader: false))
             } catch {

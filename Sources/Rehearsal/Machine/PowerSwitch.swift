@@ -33,6 +33,8 @@ final class PowerSwitch: Sendable {
         p.channel.close()
         p.serial.close()
         for _ in 0..<3 {
+            // A save already stopped it: nothing to destroy (and no 200 ms waits for a destroy that fails).
+            if !p.domain.isActive { break }
             if (try? p.domain.destroy()) != nil, !p.domain.isActive { break }
             usleep(200_000)
         }

@@ -64,7 +64,8 @@ public struct Bundle: Codable, Sendable {
             try text.write(to: staging.appendingPathComponent("scenario.yaml"))
         }
         // Evidence only: no disk, overlay, save image or socket.
-        let big = [".qcow2", ".img", ".raw", ".save", ".partial", ".sock", fileName]
+        // The Ignition config may hold password hashes and keys: it stays where the scenario names it.
+        let big = [".qcow2", ".img", ".raw", ".save", ".partial", ".sock", fileName, ".ign", "ignition.json"]
         for rel in fm.enumerator(atPath: dir.path)?.compactMap({ $0 as? String }) ?? [] where !rel.hasPrefix(".bundle") {
             let from = dir.appendingPathComponent(rel)
             var isDir: ObjCBool = false
@@ -81,8 +82,15 @@ public struct Bundle: Codable, Sendable {
             b.payloadIncluded = true
         }
         try JSONCoding.encoder.encode(b).write(to: staging.appendingPathComponent("bundle.json"))
-        let out = dir.appendingPathComponent(fileName)
-        try HostCommand.run(["tar", "-czf", out.path, "-C", staging.path, "."])
+        let out = dir.appendingPathComponent(fileName), partial = dir.appendingPathComponent(fileName + ".partial")
+        do {
+            try HostCommand.run(["tar", "-czf", partial.path, "-C", staging.path, "."])
+            try? fm.removeItem(at: out)
+            try fm.moveItem(at: partial, to: out)
+        } catch {
+            try? fm.removeItem(at: partial)
+            throw error
+        }
         return out
     }
 
@@ -98,12 +106,15 @@ public struct Bundle: Codable, Sendable {
     /// (a tar stream in name order with times and owners left out), so
     /// that the same files give the same digest wherever they are.
     public static func treeDigest(_ dir: URL) throws -> String {
-        let script = "set -o pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu -cf - -C \"$1\" . | sha256sum"
-        do {
-            return String(try HostCommand.run(["bash", "-c", script, "tree-digest", dir.path]).prefix(64))
-        } catch {
+        // tar's warnings go nowhere: only sha256sum's line may reach the output.
+        let script = "set -o pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu -cf - -C \"$1\" . 2>/dev/null | sha256sum"
+        let out: String
+        do { out = try HostCommand.run(["bash", "-c", script, "tree-digest", dir.path]) } catch {
             throw RehearsalError.infrastructure("cannot read the payload \(dir.path): \(error)")
         }
+        let digest = String(out.prefix(64))
+        guard digest.count == 64, digest.allSatisfy(\.isHexDigit) else { throw RehearsalError.infrastructure("cannot digest the payload \(dir.path): \(out)") }
+        return digest
     }
 }
 

@@ -21,7 +21,11 @@ public struct Replay: Sendable {
         guard FileManager.default.isReadableFile(atPath: path) else { throw bad("no bundle here (give the bundle.tar.gz a failed run left)") }
         let dir = try state.create(state.root.appendingPathComponent("replays/\(Runner.newRunID())"))
         do {
-            do { try HostCommand.run(["tar", "-xzf", path, "-C", dir.path]) } catch { throw bad("not a bundle: not a gzipped tar archive") }
+            do {
+                try HostCommand.run(["tar", "--no-same-owner", "--no-same-permissions", "--force-local", "-xzf", path, "-C", dir.path])
+            } catch {
+                throw bad("not a bundle: not a gzipped tar archive (\(error))")
+            }
             guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("bundle.json").path) else {
                 throw bad("not a rehearse bundle: it holds no bundle.json")
             }
@@ -33,7 +37,10 @@ public struct Replay: Sendable {
             }
             // Parsed as if from where it ran, so that its relative paths mean what they meant.
             let scenario = try ScenarioParser.parse(text: text, file: bundle.file)
-            return Replay(bundle: bundle, directory: dir, prepared: try Runner.prepare(scenario))
+            // What ran, which a gate's candidate or a compare side may have put in place of the file's `machine:`.
+            let ran = bundle.machine["system"] ?? bundle.machine["image"]
+            let prepared = try Runner.prepare(scenario, generation: ran != nil && ran != scenario.machine.image ? ran : nil)
+            return Replay(bundle: bundle, directory: dir, prepared: prepared)
         } catch {
             try? FileManager.default.removeItem(at: dir)
             throw error
@@ -45,10 +52,23 @@ public struct Replay: Sendable {
     /// payload the one it ran with. Throws a bad-input error for what is not here.
     public func prepare(on runner: Runner) async throws -> Runner.Prepared {
         for ref in prepared.generations.values { _ = try await runner.generation(ref) }
+        if let files = prepared.scenario.machine.system {
+            let g = try await offload { try Generation.of(files) }
+            if let want = pins[g.name], want != g.digest {
+                throw RehearsalError(.badImage, "\(files.path) is not the system the bundle ran: its digest is \(g.shortDigest), not \(want.prefix(12))")
+            }
+        }
         guard let want = bundle.payload else { return prepared }
         let here = try await runner.payloadDirectory(prepared)
         if let here, (try? Bundle.treeDigest(here)) == want.digest { return prepared }
         if bundle.payloadIncluded {
+            let copy = directory.appendingPathComponent("payload")
+            // The guest gets this directory: no link in it may lead out of it.
+            let inside = copy.resolvingSymlinksInPath().path + "/"
+            for rel in FileManager.default.enumerator(atPath: copy.path)?.compactMap({ $0 as? String }) ?? []
+            where !(copy.appendingPathComponent(rel).resolvingSymlinksInPath().path + "/").hasPrefix(inside) {
+                throw RehearsalError(.badScenario, "the bundle's payload has a link leading out of it: \(rel)", file: bundle.file)
+            }
             var p = prepared
             p.scenario.machine.payload = .directory(directory.appendingPathComponent("payload").path)
             return p

@@ -24,6 +24,8 @@ public actor ScenarioRun {
     /// Each machine's name in the scenario (`machine` for the single one).
     private var machineNames: [String] = []
     private var stepsRun = 0
+    /// The payload directory the first machine booted with (for the bundle).
+    private var payloadUsed: URL?
     /// Units the steps run so far may leave failed (a Swift scenario's steps are known only as they run).
     private var allowedByStepsRun: Set<String> = []
     /// The first step that did not pass, or the boot that failed.
@@ -73,6 +75,7 @@ public actor ScenarioRun {
             }
             let building = Stopwatch()
             let (g, h, payload) = try await runner.materials(p, generation: generation)
+            if machines.isEmpty { payloadUsed = payload }
             // Building an image (once, then cached) is not the scenario's time.
             deadline = deadline.later(by: building.seconds)
             result.image = g.name
@@ -258,6 +261,7 @@ public actor ScenarioRun {
                 _ = try await writeBundle(host: host)
             } catch {
                 result.bundle = nil
+                try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))
                 runner.observer?.bundleFailed(scenario, reason: "\(error)", run: runID)
             }
         }
@@ -295,11 +299,11 @@ public actor ScenarioRun {
         where !digest.isEmpty && !pins.contains(where: { $0.digest == digest }) {
             pins.append(Bundle.Pin(name: name, digest: digest))
         }
-        let payload = try? await runner.payloadDirectory(prepared)
+        let payload = payloadUsed, payloadName = settings["payload"] ?? "payload"
         let bundle = Bundle(scenario: scenario.name, file: scenario.file, outcome: result.outcome, message: result.message, machine: settings,
-                            generations: pins, payload: try payload.map { Bundle.Pin(name: settings["payload"] ?? "payload", digest: try Bundle.treeDigest($0)) },
+                            generations: pins, payload: try await offload { try payload.map { Bundle.Pin(name: payloadName, digest: try Bundle.treeDigest($0)) } },
                             host: host)
         let (file, dir) = (scenario.file, directory)
-        return try await offload { try Bundle.write(bundle, scenarioFile: file, payload: payload ?? nil, runDirectory: dir) }
+        return try await offload { try Bundle.write(bundle, scenarioFile: file, payload: payload, runDirectory: dir) }
     }
 }
