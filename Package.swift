@@ -46,6 +46,6 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "RehearsalTests", dependencies: ["Rehearsal"]),
         // Depends on the executables so that the tests always run the ones just built.
-        .testTarget(name: "IntegrationTests", dependencies: ["Rehearsal", "Libvirt", "rehearse", "upgrade-app-swift"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Rehearsal", "RehearsalProgram", "Libvirt", "rehearse", "upgrade-app-swift"]),
     ]
 )

@@ -87,7 +87,7 @@ struct CleanCommand: ParsableCommand {
         if snapshots {
             let store = SavedStateStore(state: state)
             let (n, bytes) = store.removeAll()
-            if n > 0 { print("removed \(n) saved state(s), \(GenerationsCommand.size(bytes))") }
+            if n > 0 { print("removed \(n) saved state(s), \(Formatting.size(bytes))") }
             let left = store.list().count
             if left > 0 { print("kept \(left) saved state(s) in use by a running rehearse") }
             count += n

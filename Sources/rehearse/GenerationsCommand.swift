@@ -25,7 +25,7 @@ struct GenerationsCommand: ParsableCommand {
 
         func run() throws {
             let all = GenerationStore.all(state: .fromEnvironment())
-            if verify { return try GenerationsCommand.report(all.map { ($0.name + " " + $0.shortDigest, GenerationStore.verify($0)) }, what: "generation") }
+            if verify { return try GenerationsCommand.report(zip(all, GenerationStore.verify(all)).map { ($0.name + " " + $0.shortDigest, $1) }, what: "generation") }
             if json {
                 print(String(decoding: try GenerationsCommand.encoder.encode(all), as: UTF8.self))
                 return
@@ -35,8 +35,8 @@ struct GenerationsCommand: ParsableCommand {
                 return
             }
             let rows = [["NAME", "VERSION", "DIGEST", "BOOT", "PARENT", "SIZE", "BUILT"]] + all.map { g in
-                [g.name, g.version, g.shortDigest, g.boot.rawValue, g.parent ?? "-", GenerationsCommand.size(g.size),
-                 GenerationsCommand.date(g.builtAt)]
+                [g.name, g.version, g.shortDigest, g.boot.rawValue, g.parent ?? "-", Formatting.size(g.size),
+                 Formatting.date(g.builtAt)]
             }
             GenerationsCommand.printTable(rows)
         }
@@ -69,7 +69,7 @@ struct GenerationsCommand: ParsableCommand {
                 ("boot", g.boot == .direct ? "direct (kernel, initrd and command line handed to libvirt)" : "firmware (BIOS, then the disk's bootloader)"),
                 ("kernel release", g.kernelRelease), ("kernel", g.kernel), ("initrd", g.initrd), ("cmdline", g.cmdline),
                 ("disk", g.disk), ("parent", g.parent), ("recipe", "\(g.recipe) (inputs \(g.recipeDigest.prefix(16)))"),
-                ("built", GenerationsCommand.date(g.builtAt)), ("size", GenerationsCommand.size(g.size)),
+                ("built", Formatting.date(g.builtAt)), ("size", Formatting.size(g.size)),
             ]
             for (k, v) in fields { if let v { print("\(k.padding(toLength: 15, withPad: " ", startingAt: 0)) \(v)") } }
         }
@@ -86,15 +86,4 @@ struct GenerationsCommand: ParsableCommand {
         }
     }
 
-    static func size(_ bytes: Int64) -> String {
-        bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
-            : String(format: "%.0f MiB", Double(bytes) / Double(1 << 20))
-    }
-
-    static func date(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d) + "Z"
-    }
 }

@@ -37,7 +37,7 @@ struct ReplayCommand: AsyncParsableCommand {
         defer { replay.close() }
         let terminal = Terminal()
         let b = replay.bundle
-        terminal.line("replaying \(b.scenario): \(b.outcome.rawValue) \(GenerationsCommand.date(b.createdAt)) under \(b.host.accelerator), Rehearsal \(b.rehearsal); "
+        terminal.line("replaying \(b.scenario): \(b.outcome.rawValue) \(Formatting.date(b.createdAt)) under \(b.host.accelerator), Rehearsal \(b.rehearsal); "
                       + b.generations.map { "\($0.name) \($0.digest.prefix(12))" }.joined(separator: ", "))
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: terminal)

@@ -36,12 +36,12 @@ struct SnapshotsCommand: ParsableCommand {
         }
         let rows = [["ID", "GENERATION", "MEMORY", "CPUS", "SIZE", "COLD BOOT", "MADE"]] + all.map { s in
             [s.id, "\(s.generation) \(s.generationDigest.prefix(12))", "\(s.memoryMiB) MiB", "\(s.cpus)",
-             GenerationsCommand.size(s.totalBytes), String(format: "%.1f s", s.coldBootSeconds), GenerationsCommand.date(s.createdAt)]
+             Formatting.size(s.totalBytes), String(format: "%.1f s", s.coldBootSeconds), Formatting.date(s.createdAt)]
         }
         GenerationsCommand.printTable(rows)
         if verbose {
             for s in all { print("\n\(s.id):\n" + s.inputs.map { "  \($0)" }.joined(separator: "\n")) }
         }
-        print("\n\(all.count) saved state(s), \(GenerationsCommand.size(all.reduce(0) { $0 + $1.totalBytes })) in \(store.root.path)")
+        print("\n\(all.count) saved state(s), \(Formatting.size(all.reduce(0) { $0 + $1.totalBytes })) in \(store.root.path)")
     }
 }

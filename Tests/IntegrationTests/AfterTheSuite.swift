@@ -23,7 +23,7 @@ enum AfterTheSuite {
         let generations = GenerationStore.all(state: state)
         let store = SavedStateStore(state: state)
         let states = store.list()
-        let problems = generations.compactMap { GenerationStore.verify($0) } + states.compactMap { store.verify($0.id) }
+        let problems = GenerationStore.verify(generations).compactMap { $0 } + states.compactMap { store.verify($0.id) }
         guard problems.isEmpty else {
             FileHandle.standardError.write(Data(problems.map { "after the whole suite: \($0)\n" }.joined().utf8))
             _exit(1)

@@ -27,15 +27,17 @@ import Testing
         }
     }
 
-    static func start(_ args: [String]) throws -> Run { try start(binary, args) }
+    static func start(_ args: [String], environment: [String: String] = [:]) throws -> Run { try start(binary, args, environment: environment) }
 
-    static func start(_ executable: URL, _ args: [String]) throws -> Run {
+    /// Starts `executable`; `environment` is added to this process's.
+    static func start(_ executable: URL, _ args: [String], environment: [String: String] = [:]) throws -> Run {
         _ = TestGuest.state
         try #require(FileManager.default.fileExists(atPath: executable.path), "no \(executable.path): the test build makes it")
         let p = Process()
         p.executableURL = executable
         p.arguments = args
         p.currentDirectoryURL = TestGuest.repo
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let tmp = TestGuest.runs.appendingPathComponent("cli-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         let out = tmp.appendingPathComponent("stdout"), err = tmp.appendingPathComponent("stderr")

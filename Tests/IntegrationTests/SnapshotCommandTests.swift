@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Rehearsal
+import RehearsalProgram
 
 /// `rehearse snapshots` (table, `--json`, `--verbose`) and `rehearse clean
 /// --snapshots` through the executable, in a state directory of each test's
@@ -18,27 +19,10 @@ import Testing
 
     /// `rehearse ARGS` with `REHEARSE_STATE_DIR=state` and the suite's image cache.
     static func start(_ state: URL, _ args: [String]) throws -> CommandLineTests.Run {
-        let images = TestGuest.state.images
-        let binary = CommandLineTests.binary
-        try #require(FileManager.default.fileExists(atPath: binary.path), "no \(binary.path): the test build makes it")
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = TestGuest.repo
-        p.environment = ProcessInfo.processInfo.environment.merging([
-            "REHEARSE_STATE_DIR": state.path, "REHEARSE_IMAGE_CACHE": images.path,
+        try CommandLineTests.start(args, environment: [
+            "REHEARSE_STATE_DIR": state.path, "REHEARSE_IMAGE_CACHE": TestGuest.state.images.path,
             "REHEARSE_IMAGES": TestGuest.repo.appendingPathComponent("Images").path,
-        ]) { $1 }
-        let tmp = TestGuest.runs.appendingPathComponent("cli-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-        let out = tmp.appendingPathComponent("stdout"), err = tmp.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return CommandLineTests.Run(process: p, stdout: out, stderr: err)
+        ])
     }
 
     /// `rehearse run FILE --json` in `state`: its one scenario's result and what it printed.
@@ -55,19 +39,6 @@ import Testing
         let r = try start(state, ["snapshots"] + args)
         #expect(await r.wait(60) == 0, "\(r.out)\n\(r.err)")
         return r.out
-    }
-
-    /// Sizes and times as `rehearse` prints them (`GenerationsCommand.size`, `.date`).
-    static func size(_ bytes: Int64) -> String {
-        bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30))
-            : String(format: "%.0f MiB", Double(bytes) / Double(1 << 20))
-    }
-
-    static func date(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d) + "Z"
     }
 
     static func bytes(_ u: URL) -> Int64? { (try? FileManager.default.attributesOfItem(atPath: u.path))?[.size] as? Int64 }
@@ -109,8 +80,8 @@ import Testing
         #expect(lines.first?.split(separator: /\s\s+/).map(String.init) == ["ID", "GENERATION", "MEMORY", "CPUS", "SIZE", "COLD BOOT", "MADE"], "\(table)")
         let row = try #require(lines.first { $0.hasPrefix(k.id + " ") }, "\(table)")
         #expect(row.split(separator: /\s\s+/).map(String.init) == [k.id, "tiny \(k.generationDigest.prefix(12))", "\(k.memoryMiB) MiB", "\(k.cpus)",
-                                                                Self.size(k.totalBytes), String(format: "%.1f s", k.coldBootSeconds), Self.date(k.createdAt)], "\(row)")
-        #expect(lines.last == "1 saved state(s), \(Self.size(k.totalBytes)) in \(saved.path)", "\(table)")
+                                                                Formatting.size(k.totalBytes), String(format: "%.1f s", k.coldBootSeconds), Formatting.date(k.createdAt)], "\(row)")
+        #expect(lines.last == "1 saved state(s), \(Formatting.size(k.totalBytes)) in \(saved.path)", "\(table)")
         #expect(!table.contains("\(k.id):"))
 
         // --verbose adds the identity's inputs under the table.
@@ -121,7 +92,7 @@ import Testing
         // clean --snapshots removes it (nothing uses it now) and says so.
         let c = try Self.start(state, ["clean", "--snapshots"])
         #expect(await c.wait(120) == 0, "\(c.out)\n\(c.err)")
-        #expect(c.out.contains("removed 1 saved state(s), \(Self.size(k.totalBytes))\n") && !c.out.contains("kept "), "\(c.out)")
+        #expect(c.out.contains("removed 1 saved state(s), \(Formatting.size(k.totalBytes))\n") && !c.out.contains("kept "), "\(c.out)")
         #expect(!FileManager.default.fileExists(atPath: dir.path))
         let empty = try await Self.snapshots(state)
         #expect(empty == "no saved states yet: the first run of a scenario keeps its machine's state\n", "\(empty)")

@@ -91,26 +91,38 @@ public enum GenerationStore {
         return SHA256.hex(Data(identity.utf8))
     }
 
-    /// Reads every file of `g` again and checks that they still give its
-    /// digest: nil when they do, else what is wrong (a built file was written).
-    public static func verify(_ g: Generation) -> String? {
-        guard g.recipe != "-", g.nixStore == nil else { return nil }  // a host file or a Nix closure: not ours to seal
-        var files: [(role: String, digest: String)] = []
-        for (role, path) in [("kernel", g.kernel), ("initrd", g.initrd), ("disk", g.disk)] {
-            guard let path else { continue }
-            // Removed with its build (`clean --images`): nothing left to be wrong.
-            guard FileManager.default.fileExists(atPath: path) else { return nil }
-            guard let d = try? SHA256.file(path) else { return "\(g.name): its \(role) \(path) cannot be read" }
-            files.append((role, d))
+    /// Reads the files of `generations` again and checks that they still
+    /// give each one's digest: per generation nil when they do, else what is
+    /// wrong (a built file was written). A file shared by several (a parent's
+    /// disk) is read once.
+    public static func verify(_ generations: [Generation]) -> [String?] {
+        var digests: [String: String?] = [:]
+        var manifests: [String: [Generation]] = [:]
+        func fileDigest(_ path: String) -> String? {
+            if let d = digests[path] { return d }
+            let d = try? SHA256.file(path)
+            digests[path] = d
+            return d
         }
-        let siblings = (try? load(directory: URL(fileURLWithPath: g.directory)).generations) ?? []
-        // As `seal`: a parent built earlier in the same manifest counts by digest, any other by name.
-        let earlier = siblings.prefix { $0.name != g.name }
-        let parent = g.parent.map { p in earlier.first { $0.name == p }?.digest ?? p }
-        // A recipe that gave no version is sealed with an empty one and recorded as "1".
-        let versions = g.version == "1" ? ["1", ""] : [g.version]
-        let matches = versions.contains { digest(name: g.name, version: $0, boot: g.boot, cmdline: g.cmdline, parent: parent, files: files) == g.digest }
-        return matches ? nil : "\(g.name) (\(g.shortDigest)): its files no longer give its digest: \(files.map(\.role).joined(separator: ", ")) in \(g.directory) were written"
+        return generations.map { g in
+            guard g.recipe != "-", g.nixStore == nil else { return nil }  // a host file or a Nix closure: not ours to seal
+            var files: [(role: String, digest: String)] = []
+            for (role, path) in [("kernel", g.kernel), ("initrd", g.initrd), ("disk", g.disk)] {
+                guard let path else { continue }
+                // Removed with its build (`clean --images`): nothing left to be wrong.
+                guard FileManager.default.fileExists(atPath: path) else { return nil }
+                guard let d = fileDigest(path) else { return "\(g.name): its \(role) \(path) cannot be read" }
+                files.append((role, d))
+            }
+            if manifests[g.directory] == nil { manifests[g.directory] = (try? load(directory: URL(fileURLWithPath: g.directory)).generations) ?? [] }
+            // As `seal`: a parent built earlier in the same manifest counts by digest, any other by name.
+            let earlier = manifests[g.directory]!.prefix { $0.name != g.name }
+            let parent = g.parent.map { p in earlier.first { $0.name == p }?.digest ?? p }
+            // A recipe that gave no version is sealed with an empty one and recorded as "1".
+            let versions = g.version == "1" ? ["1", ""] : [g.version]
+            let matches = versions.contains { digest(name: g.name, version: $0, boot: g.boot, cmdline: g.cmdline, parent: parent, files: files) == g.digest }
+            return matches ? nil : "\(g.name) (\(g.shortDigest)): its files no longer give its digest: \(files.map(\.role).joined(separator: ", ")) in \(g.directory) were written"
+        }
     }
 
     /// Every built generation, newest build first.

@@ -55,15 +55,9 @@ extension Machine {
         let n = checkpoints.count + 1
         let file = directory.appendingPathComponent("checkpoint-\(n).save")
         let layer = files.disk?.active
-        io.markStopping()
-        do {
-            try await offload { try domain.save(to: file.path) }
-        } catch {
-            try? FileManager.default.removeItem(at: file)
-            io.unmarkStopping()
+        do { try await saveRunning(domain, to: file) } catch {
             throw RehearsalError.infrastructure("keeping the machine's memory for checkpoint \(n) failed: \(error)")
         }
-        await powerOff()
         let xml: String
         do {
             if stopRequested { throw RehearsalError.interrupted("stopped while keeping checkpoint \(n)") }

@@ -207,16 +207,10 @@ extension Machine {
         if stopRequested { return }
         let paths = filePaths
         let file = directory.appendingPathComponent("state.save.partial")
-        io.markStopping()
-        do {
-            try await offload { try domain.save(to: file.path) }
-        } catch {
-            try? FileManager.default.removeItem(at: file)
-            io.unmarkStopping()
+        do { try await saveRunning(domain, to: file) } catch {
             startNote = "boots cold: saving its state failed (\(error))"
             return
         }
-        await powerOff()
         let record = SavedState(id: id, generation: generation.name, generationDigest: generation.digest, memoryMiB: spec.memoryMiB,
                                 cpus: spec.cpus, createdAt: Date(), coldBootSeconds: readySeconds ?? started.seconds,
                                 stateBytes: (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int64) ?? 0,
@@ -253,6 +247,20 @@ extension Machine {
             try await powerOn()
             try await connected(deadline: deadline)
         }
+    }
+
+    /// Saves the running machine to `file` (libvirt's save image), which
+    /// stops it, and lets go of its power-on. On failure it runs on and no file is left.
+    func saveRunning(_ domain: Domain, to file: URL) async throws {
+        io.markStopping()
+        do {
+            try await offload { try domain.save(to: file.path) }
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            io.unmarkStopping()
+            throw error
+        }
+        await powerOff()
     }
 
     /// Whether the machine is being stopped (destroyed, a signal, cancellation): start nothing new.

@@ -254,11 +254,10 @@ public actor ScenarioRun {
         try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))
         runner.observer?.scenarioFinished(result, run: runID)
         if runner.options.keepOnFailure, result.outcome == .failed { await keep() }
-        let host = await hostFacts()
         for m in machines { await m.destroy() }
         if bundling {
             do {
-                _ = try await writeBundle(host: host)
+                _ = try await writeBundle(host: hostFacts())
             } catch {
                 result.bundle = nil
                 try? ReportWriter.json([result]).write(to: directory.appendingPathComponent("result.json"))

@@ -1,0 +1,4 @@
+/// The version of this Rehearsal, as bundles and `rehearse --version` give it.
+public enum Version {
+    public static let rehearsal = "0.12.0"
+}
