@@ -78,6 +78,16 @@ build() {
   cp "$work/b/bin/busybox" "$root/bin/busybox"
   install -m 0755 "$here/init" "$root/init"
   install -m 0644 "$here/inittab" "$root/etc/inittab"
+  # virtio-net and what it needs, in load order: init loads them only when
+  # the machine has a network card (a scenario's private network).
+  mkdir -p "$root/lib/modules"
+  local m
+  for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+           drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
+           drivers/net/net_failover drivers/net/virtio_net; do
+    cp "$work/k/lib/modules/$rel/kernel/$m.ko" "$root/lib/modules/"
+    echo "${m##*/}" >> "$root/lib/modules/order"
+  done
   echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
   printf 'ID=rehearse-tiny\nNAME="Rehearsal tiny"\nVERSION_ID=1\n' > "$root/etc/os-release"
   (cd "$root" && find . | cpio -o -H newc --quiet) > "$out/initrd"

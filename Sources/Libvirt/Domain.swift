@@ -72,6 +72,15 @@ public final class Domain: @unchecked Sendable {
         virDomainSnapshotFree(snapshot)
     }
 
+    /// Changes a device of the running domain in place
+    /// (`virDomainUpdateDeviceFlags`, live only): for an interface, `xml`
+    /// names it by its MAC, and `<link state='down'/>` cuts its carrier.
+    public func updateDevice(xml: String) throws {
+        guard virDomainUpdateDeviceFlags(pointer, xml, VIR_DOMAIN_AFFECT_LIVE.rawValue) == 0 else {
+            throw LibvirtError.last("virDomainUpdateDeviceFlags(\(name))")
+        }
+    }
+
     /// Saves the running guest's memory and device state to `file` and stops
     /// it (`virDomainSaveFlags`); a restore of the file resumes it running.
     public func save(to file: String) throws {

@@ -38,6 +38,10 @@ public struct DomainXML: Sendable {
     public var readOnlyDisks: [ReadOnlyDisk] = []
     /// A host directory shared read-only over 9p (a Nix store).
     public var share: (source: String, tag: String)? = nil
+    /// Cards on the scenario's private networks.
+    public var interfaces: [NetworkInterface] = []
+    /// The networks whose link is cut (`link_down`), by name.
+    public var linksDown: Set<String> = []
     /// An Ignition config for the guest's fw_cfg (`opt/com.coreos/config`).
     public var ignition: String? = nil
     /// Identifies the run in the metadata (`rehearse clean` prints it).
@@ -73,6 +77,7 @@ public struct DomainXML: Sendable {
             <memballoon model='none'/>
         \(disk.map { "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(esc($0))'/><target dev='vda' bus='virtio'/>\(diskSerial.map { "<serial>\(esc($0))</serial>" } ?? "")</disk>\n" } ?? "")\
         \(readOnlyDisks.enumerated().map { i, d in "    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='\(esc(d.file))'/><target dev='\(Self.readOnlyTarget(i))' bus='virtio'/><readonly/><serial>\(esc(d.serial))</serial></disk>\n" }.joined())\
+        \(interfaces.map { "    " + Self.interfaceElement($0, up: !linksDown.contains($0.network)) + "\n" }.joined())\
         \(share.map { "    <filesystem type='mount' accessmode='squash'><source dir='\(esc($0.source))'/><target dir='\(esc($0.tag))'/><readonly/></filesystem>\n" } ?? "")\
           </devices>
         </domain>
@@ -82,6 +87,15 @@ public struct DomainXML: Sendable {
     /// The `<metadata>` element that marks a domain as ours (a restored clone gets its own).
     public static func metadataElement(runID: String, scenario: String, owner: Owner) -> String {
         "<rh:machine xmlns:rh='\(namespace)' run='\(XMLText.escape(runID))' \(owner.attributes) scenario='\(XMLText.escape(scenario))'/>"
+    }
+
+    /// An `<interface>` on a private network: a multicast socket bound to
+    /// the loopback (`local`: QEMU's `localaddr`, which also keeps it off
+    /// every other host interface). The same element, with its link state,
+    /// changes it while the domain runs (`Domain.updateDevice`).
+    public static func interfaceElement(_ i: NetworkInterface, up: Bool) -> String {
+        "<interface type='mcast'><mac address='\(i.mac)'/><source address='\(i.group)' port='\(i.port)'><local address='127.0.0.1' port='0'/></source>"
+            + "<model type='virtio'/><link state='\(up ? "up" : "down")'/></interface>"
     }
 
     private var bootElements: String {

@@ -27,6 +27,7 @@ extension Machine {
         if spec.ignition != nil { return "Ignition runs at its first boot" }
         if spec.cloudInit != nil { return "cloud-init's first boot is what it runs" }
         if spec.console != nil { return "it logs in on the console" }
+        if spec.network != nil { return "it is on a private network, whose cards a saved state cannot carry" }
         return nil
     }
 

@@ -46,6 +46,8 @@ public actor Machine {
     /// The generation booted before the last `boot(_:)`.
     var previousGeneration: Generation?
     private nonisolated let hook: UUID
+    /// The private networks whose link a step cut (kept across power-ons).
+    var linksDown: Set<String> = []
     /// How the next boot came about, for `boots`.
     var nextBootCause = "power on"
     /// Warm starts: the store, and this machine's part (making a state, restored from one).
@@ -111,6 +113,8 @@ public actor Machine {
         x.readOnlyDisks = files.readOnlyDisks
         x.share = g.nixStore.map { ($0, NixOSSystem.storeTag) }
         x.ignition = files.ignition?.path
+        x.interfaces = spec.network?.interfaces ?? []
+        x.linksDown = linksDown
         return x
     }
 
@@ -209,6 +213,12 @@ public actor Machine {
             let r = try await run(Payload.mountCommand, deadline: deadline)
             guard r.status == 0 else {
                 throw RehearsalError.scenario("mounting the payload at \(Payload.mountPoint) failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+        if let network = spec.network {
+            let r = try await run(network.setUpCommand, deadline: deadline)
+            guard r.status == 0 else {
+                throw RehearsalError.scenario("setting up the private network failed: \(r.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         }
         let kernel = try? await run("uname -r", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)

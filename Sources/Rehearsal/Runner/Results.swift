@@ -34,6 +34,8 @@ public struct StepResult: Sendable, Codable {
     public var console: [String]?
     /// For an `expect_failure` step: why it is expected to fail.
     public var expectedFailure: String?
+    /// The machine it ran on, in a scenario with several.
+    public var machine: String?
 }
 
 /// One scenario's result.

@@ -51,11 +51,22 @@ public final class Runner: Sendable {
         public var scenario: Scenario
         /// Reference → the recipe that builds it and the generation's name there.
         public var generations: [String: GenerationReference]
-        public var payloadRecipe: ImageRecipe? = nil
+        /// Recipe name → the recipe that builds a machine's payload (`payload: image:RECIPE/NAME`).
+        public var payloadRecipes: [String: ImageRecipe] = [:]
 
         /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
             scenario.machine.system == nil ? generations[scenario.machine.image] : nil
+        }
+
+        /// The scenario as one of its machines sees it: that machine first
+        /// and alone, with its cards on the run's networks.
+        func role(_ name: String, network: MachineNetwork?) -> Prepared {
+            var p = self
+            var role = scenario.machines.first { $0.name == name } ?? scenario.machines[0]
+            role.spec.network = network
+            p.scenario.machines = [role]
+            return p
         }
     }
 
@@ -93,54 +104,47 @@ public final class Runner: Sendable {
         try files.map { f in try prepare(ScenarioParser.parse(file: f), generation: generation) }
     }
 
-    /// Finds every image a parsed (or built in code) scenario names.
+    /// Finds every image a parsed (or built in code) scenario names, for every machine.
     static func prepare(_ scenario: Scenario, generation: String? = nil) throws -> Prepared {
-            var s = scenario
-            let f = s.file
-            if let generation {
-                // A candidate given as files (a disk image, a NixOS system) or by a generation's name.
-                if let files = SystemFiles.detect(generation) {
-                    s.machine.system = files
-                    s.machine.image = files.displayName
-                } else if [".qcow2", ".raw", ".img"].contains(where: { generation.hasSuffix($0) }) {
-                    throw RehearsalError.badScenario(file: generation, line: nil, "no such disk image or NixOS system")
-                } else {
-                    s.machine.system = nil
-                    s.machine.image = generation
-                }
+        var s = scenario
+        let f = s.file
+        let paths = ImageRecipe.searchPaths(scenarioFile: f)
+        func find(_ reference: String, line: Int) throws -> GenerationReference {
+            do {
+                let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: paths)
+                return GenerationReference(recipe: recipe, name: name)
+            } catch let e as RehearsalError {
+                throw e.at(f, line: line)
             }
-            if case .nixosSystem(let top)? = s.machine.system, !NixOSSystem.looksLikeToplevel(top) {
-                throw RehearsalError.badScenario(file: f, line: s.machine.imageLine, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
+        }
+        var generations: [String: GenerationReference] = [:]
+        var payloadRecipes: [String: ImageRecipe] = [:]
+        for i in s.machines.indices {
+            // A gate's candidate stands in for every machine's system.
+            if let generation { try s.machines[i].spec.replaceSystem(with: generation) }
+            let m = s.machines[i].spec
+            if case .nixosSystem(let top)? = m.system, !NixOSSystem.looksLikeToplevel(top) {
+                throw RehearsalError.badScenario(file: f, line: m.imageLine, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
             }
-            if case let .diskImage(disk, format)? = s.machine.system {
+            if case let .diskImage(disk, format)? = m.system {
                 // Wrong format or no boot sector: refused now, not after a boot that finds nothing.
                 do { try DiskImageCheck.check(disk, declared: format) } catch let e as RehearsalError where generation == nil {
-                    throw RehearsalError(e.code, e.description, file: f, line: s.machine.imageLine)
+                    throw RehearsalError(e.code, e.description, file: f, line: m.imageLine)
                 }
             }
-            let paths = ImageRecipe.searchPaths(scenarioFile: f)
-            func find(_ reference: String, line: Int) throws -> GenerationReference {
+            if m.system == nil, generations[m.image] == nil { generations[m.image] = try find(m.image, line: m.imageLine) }
+            if case .recipe(let name, _)? = m.payload, payloadRecipes[name] == nil {
                 do {
-                    let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: paths)
-                    return GenerationReference(recipe: recipe, name: name)
+                    payloadRecipes[name] = try ImageRecipe.resolve(name, searchPaths: paths).recipe
                 } catch let e as RehearsalError {
-                    throw e.at(f, line: line)
+                    throw e.at(f, line: m.payloadLine)
                 }
             }
-            var generations: [String: GenerationReference] = [:]
-            if s.machine.system == nil { generations[s.machine.image] = try find(s.machine.image, line: s.machine.imageLine) }
-            for step in s.steps {
-                if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
-            }
-            var payloadRecipe: ImageRecipe?
-            if case .recipe(let name, _)? = s.machine.payload {
-                do {
-                    payloadRecipe = try ImageRecipe.resolve(name, searchPaths: paths).recipe
-                } catch let e as RehearsalError {
-                    throw e.at(f, line: s.machine.payloadLine)
-                }
-            }
-            return Prepared(scenario: s, generations: generations, payloadRecipe: payloadRecipe)
+        }
+        for step in s.steps {
+            if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
+        }
+        return Prepared(scenario: s, generations: generations, payloadRecipes: payloadRecipes)
     }
 
     /// The connection machines start on (opened on first use).
@@ -200,7 +204,7 @@ public final class Runner: Sendable {
         case nil: return nil
         case .directory(let path)?: return URL(fileURLWithPath: path)
         case .recipe(let name, let payload)?:
-            guard let recipe = p.payloadRecipe else { return nil }
+            guard let recipe = p.payloadRecipes[name] else { return nil }
             guard let dir = try await build(recipe).payloads[payload] else {
                 throw RehearsalError.scenario("\(p.scenario.file):\(p.scenario.machine.payloadLine): recipe \(name) builds no payload `\(payload)`")
             }
@@ -236,11 +240,13 @@ public final class Runner: Sendable {
             return ScenarioResult(name: s.name, file: s.file, outcome: .infrastructure, message: "\(error)", steps: s.steps.map(Self.skipped),
                                   seconds: 0, image: s.machine.image, startedAt: Date())
         }
-        guard let machine = try? await run.boot(p) else {
+        guard let machines = try? await run.bootAll(p) else {
             await run.skip(s.steps)
             return await run.finish()
         }
         for (i, step) in s.steps.enumerated() {
+            // The parser made sure every step's machine exists.
+            guard let machine = machines[step.machine ?? s.machines[0].name] else { continue }
             await run.step(step, on: machine, index: i, of: s.steps.count)
         }
         return await run.finish()

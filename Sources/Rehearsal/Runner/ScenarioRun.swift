@@ -94,9 +94,39 @@ public actor ScenarioRun {
             return m
         } catch let e as Runner.BootFailure {
             result.console = e.console
-            fail(e.error.outcome, "boot: \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
+            let which = machineName.map { $0 == "machine" ? "" : " of \($0)" } ?? ""
+            fail(e.error.outcome, "boot\(which): \(e.error)\(e.shellAnswered ? "" : " (the guest's shell never answered)")")
             throw e.error
         }
+    }
+
+    /// Boots every machine of the scenario at once, each with its cards on
+    /// this run's own networks, and waits until all are ready. The first
+    /// boot that fails stops the others; `finish` destroys whatever started.
+    /// A scenario with one machine and no network boots it as always.
+    func bootAll(_ p: Runner.Prepared) async throws -> [String: Machine] {
+        let roles = p.scenario.machines
+        if roles.count == 1, p.scenario.networks.isEmpty { return [roles[0].name: try await boot(p)] }
+        let plan = p.scenario.networkPlan()
+        return try await withThrowingTaskGroup(of: (String, Machine).self) { group in
+            for role in roles {
+                let view = p.role(role.name, network: plan.machines[role.name])
+                group.addTask { (role.name, try await self.boot(view, machineName: role.name)) }
+            }
+            var booted: [String: Machine] = [:]
+            do {
+                for try await (name, machine) in group { booted[name] = machine }
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            return booted
+        }
+    }
+
+    /// The machine's name in the scenario.
+    private func name(of machine: Machine) -> String? {
+        machines.firstIndex { $0 === machine }.map { machineNames[$0] }
     }
 
     /// Runs one step on `machine` (or records it as skipped after a failure),
@@ -117,13 +147,20 @@ public actor ScenarioRun {
         var context = runner.context(for: prepared)
         context.scenarioDeadline = (deadline, scenario.timeout)
         let waitedBefore = await machine.slotWaitSeconds
-        let r = await StepExecutor.execute(step, on: machine, deadline: stepDeadline, context: context)
+        var r = await StepExecutor.execute(step, on: machine, deadline: stepDeadline, context: context)
+        // Among several machines, every report says which one a step ran on.
+        let machineName = scenario.hasSeveralMachines || machines.count > 1 ? name(of: machine) : nil
+        if let machineName {
+            r.machine = machineName
+            r.name = "\(machineName): \(r.name)"
+        }
         // A reboot's wait for a boot slot is not the guest's time: later steps get it back.
         deadline = deadline.later(by: await machine.slotWaitSeconds - waitedBefore)
         result.steps.append(r)
         runner.observer?.stepFinished(r, index: i, of: count, run: runID)
         if r.outcome == .failed || r.outcome == .expectedFailure {
-            await Diagnostics.collect(from: machine, into: directory, prefix: r.outcome == .expectedFailure ? "step\(i + 1)-" : "")
+            await Diagnostics.collect(from: machine, into: directory,
+                                      prefix: (r.outcome == .expectedFailure ? "step\(i + 1)-" : "") + (machineName.map { "\($0)-" } ?? ""))
         }
         if r.outcome != .passed && r.outcome != .expectedFailure {
             fail(r.outcome, "step \(i + 1) `\(r.name)` (\(scenario.file):\(r.line)): \(r.message ?? "failed")")

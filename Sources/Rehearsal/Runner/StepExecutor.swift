@@ -108,6 +108,9 @@ public enum StepExecutor {
             case .pause:
                 // Reached only when the run does not pause (nobody at a terminal, no --step).
                 r.stdout = "not paused: the run is not at a terminal (give --step to pause)\n"
+            case .link(let up, let network):
+                let card = try await machine.setLink(up: up, network: network)
+                r.stdout = "\(card.network) (\(card.address)): link \(up ? "up" : "down")\n"
             case .booted(let generation, let kernel):
                 let out = try await machine.run("uname -r", deadline: deadline)
                 let release = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)

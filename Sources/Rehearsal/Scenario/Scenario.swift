@@ -8,7 +8,18 @@ public struct Scenario: Sendable {
     public var name: String
     /// The file it was read from (for messages and reports).
     public var file: String
-    public var machine: MachineSpec
+    /// Its machines, in declaration order (one called `machine` for YAML's `machine:`).
+    public var machines: [MachineRole]
+    /// Its private networks (none for a single machine; `default` for
+    /// several when none is declared).
+    public var networks: [NetworkSpec] = []
+    /// The first machine (the only one of a single-machine scenario).
+    public var machine: MachineSpec {
+        get { machines[0].spec }
+        set { machines[0].spec = newValue }
+    }
+    /// Whether steps must say which machine they run on.
+    public var hasSeveralMachines: Bool { machines.count > 1 }
     /// Seconds for the whole scenario, boot included.
     public var timeout: Double
     public var steps: [Step]
@@ -18,6 +29,26 @@ public struct Scenario: Sendable {
     public var bootCheck = BootCheck()
 
     public static let defaultTimeout: Double = 300
+
+    public init(name: String, file: String, machine: MachineSpec, timeout: Double, steps: [Step], allowConsole: [ConsolePattern]) {
+        self.init(name: name, file: file, machines: [MachineRole(name: "machine", line: machine.imageLine, spec: machine)],
+                  timeout: timeout, steps: steps, allowConsole: allowConsole)
+    }
+
+    public init(name: String, file: String, machines: [MachineRole], networks: [NetworkSpec] = [], timeout: Double, steps: [Step],
+                allowConsole: [ConsolePattern]) {
+        precondition(!machines.isEmpty, "a scenario has a machine")
+        self.name = name
+        self.file = file
+        self.machines = machines
+        self.networks = networks
+        self.timeout = timeout
+        self.steps = steps
+        self.allowConsole = allowConsole
+    }
+
+    /// Where every machine is on the scenario's networks (fresh carriers each call: one per run).
+    public func networkPlan() -> NetworkPlan { NetworkPlan(roles: machines, networks: networks) }
 
     /// A scenario with no steps, for a machine booted only to be looked at.
     static func empty(machine: MachineSpec, name: String = "machine", timeout: Double = defaultTimeout) -> Scenario {
@@ -49,8 +80,25 @@ public struct MachineSpec: Sendable {
     public var cloudInit: CloudInitSeed.Files?
     /// Always boot, never start from a saved state (`cold_boot: true`).
     public var coldBoot = false
+    /// Its cards on the scenario's private networks, given when it is about
+    /// to boot (each run has networks of its own).
+    public var network: MachineNetwork? = nil
 
     public static let defaultMemoryMiB = 256
+
+    /// Boots `candidate` instead (a gate's `--candidate`): a disk image or
+    /// NixOS system given by its path, or a generation's name.
+    mutating func replaceSystem(with candidate: String) throws {
+        if let files = SystemFiles.detect(candidate) {
+            system = files
+            image = files.displayName
+        } else if [".qcow2", ".raw", ".img"].contains(where: { candidate.hasSuffix($0) }) {
+            throw RehearsalError.badScenario(file: candidate, line: nil, "no such disk image or NixOS system")
+        } else {
+            system = nil
+            image = candidate
+        }
+    }
 }
 
 /// A system to boot that is given as files rather than by a generation's name.
@@ -109,6 +157,8 @@ public struct Step: Sendable {
     /// Units this step is expected to leave failed (`allow_failed:`): the
     /// check at the end of the scenario lets them be.
     public var allowFailed: Set<String> = []
+    /// The machine it runs on (`on:`); nil in a single-machine scenario.
+    public var machine: String? = nil
 
     public enum Action: Sendable {
         /// Exit status 0 required.
@@ -144,6 +194,9 @@ public struct Step: Sendable {
         /// Stop here for a person (`rehearse attach`, then `rehearse continue`),
         /// with a note for them; passes straight on when nobody is at a terminal.
         case pause(String?)
+        /// Cut (`up: false`) or restore the machine's link to `network`
+        /// (nil: its only network) while it runs (`link_down:`, `link_up:`).
+        case link(up: Bool, network: String?)
     }
 
     /// Default step timeouts in seconds, by kind: commands should be quick;
@@ -156,6 +209,7 @@ public struct Step: Sendable {
         case .waitForUnit, .waitForOpenPort, .checkpoint: return 120
         case .booted: return 60
         case .pause: return 60
+        case .link: return 30
         }
     }
 
@@ -163,7 +217,7 @@ public struct Step: Sendable {
     public var command: String? {
         switch action {
         case .succeed(let c), .fail(let c), .run(let c, _), .waitUntilSucceeds(let c), .waitUntilFails(let c): return c
-        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort, .boot, .checkpoint, .rollback, .booted, .pause: return nil
+        case .waitForConsole, .reboot, .crash, .waitForUnit, .waitForOpenPort, .boot, .checkpoint, .rollback, .booted, .pause, .link: return nil
         }
     }
 
@@ -185,6 +239,7 @@ public struct Step: Sendable {
         case .rollback: return "rollback"
         case .booted: return "booted"
         case .pause: return "pause"
+        case .link(let up, _): return up ? "link_up" : "link_down"
         }
     }
 }

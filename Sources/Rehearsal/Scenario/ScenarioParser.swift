@@ -8,14 +8,14 @@ import Yams
 ///
 ///     let scenario = try ScenarioParser.parse(file: "Scenarios/smoke.yaml")
 public enum ScenarioParser {
-    static let topKeys: Set = ["name", "machine", "timeout", "steps", "allow_console", "boot_check"]
+    static let topKeys: Set = ["name", "machine", "machines", "networks", "timeout", "steps", "allow_console", "boot_check"]
     static let bootCheckKeys: Set = ["allow_failed", "timeout"]
     static let machineKeys: Set = ["image", "generation", "disk", "format", "nixos", "ignition", "cloud_init", "console", "memory", "cpus", "payload", "cold_boot"]
     static let stepKinds = ["succeed", "fail", "run", "wait_until_succeeds", "wait_until_fails", "wait_for_console", "reboot",
-                            "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback", "pause"]
+                            "wait_for_unit", "wait_for_open_port", "crash", "boot", "booted", "checkpoint", "rollback", "pause", "link_down", "link_up"]
     /// Step kinds that may stand alone as a bare word (`- reboot`), with this default value.
     static let bareSteps: [String: Step.Action] = ["reboot": .reboot("reboot"), "crash": .crash, "checkpoint": .checkpoint(memory: false), "rollback": .rollback, "pause": .pause(nil)]
-    static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure", "allow_failed"]
+    static let stepKeys: Set = ["name", "timeout", "expect", "expect_failure", "allow_failed", "on"]
     static let bootedKeys: Set = ["generation", "kernel"]
     static let checkpointKeys: Set = ["memory"]
     static let expectKeys: Set = ["exit", "stdout_contains", "stdout_equals", "stdout_matches", "stderr_contains"]
@@ -48,8 +48,7 @@ public enum ScenarioParser {
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let name = try top["name"].map { try r.string($0, "name") } ?? defaultName
 
-        guard let machineNode = top["machine"] else { throw r.error(node, "missing `machine:`") }
-        let machine = try parseMachine(machineNode, r)
+        let (machines, networks) = try parseMachines(top, node, r)
 
         let timeout = try top["timeout"].map { try r.seconds($0, "timeout") } ?? Scenario.defaultTimeout
         let allow = try top["allow_console"].map { n -> [ConsolePattern] in
@@ -61,7 +60,8 @@ public enum ScenarioParser {
         guard let seq = stepsNode.sequence else { throw r.error(stepsNode, "`steps` is a list") }
         var steps: [Step] = []
         for (i, s) in seq.enumerated() { steps.append(try parseStep(s, index: i + 1, r)) }
-        var scenario = Scenario(name: name, file: file, machine: machine, timeout: timeout, steps: steps, allowConsole: allow)
+        try checkMachines(of: steps, machines: machines, networks: networks, r)
+        var scenario = Scenario(name: name, file: file, machines: machines, networks: networks, timeout: timeout, steps: steps, allowConsole: allow)
         if let n = top["boot_check"] { scenario.bootCheck = try parseBootCheck(n, r) }
         return scenario
     }
@@ -89,9 +89,9 @@ public enum ScenarioParser {
         })
     }
 
-    static func parseMachine(_ n: Node, _ r: Reader) throws -> MachineSpec {
-        guard let m = n.mapping else { throw r.error(n, "`machine` is a mapping with at least `generation:`") }
-        try r.checkKeys(m, allowed: machineKeys, in: "machine")
+    static func parseMachine(_ n: Node, _ r: Reader, allowed: Set<String> = machineKeys, context: String = "machine") throws -> MachineSpec {
+        guard let m = n.mapping else { throw r.error(n, "`\(context)` is a mapping with at least `generation:`") }
+        try r.checkKeys(m, allowed: allowed, in: context)
         if m["image"] != nil, let g = m.keys.first(where: { $0.string == "generation" }) {
             throw r.error(g, "`machine` names both `image` and `generation` (they mean the same; keep one)")
         }
@@ -190,7 +190,7 @@ public enum ScenarioParser {
         let kinds = m.keys.compactMap(\.string).filter { stepKinds.contains($0) }
         let unknown = m.keys.filter { k in !(k.string.map { stepKinds.contains($0) || stepKeys.contains($0) } ?? false) }
         if let k = unknown.first {
-            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect, expect_failure, allow_failed)")
+            throw r.error(k, "unknown step key `\(k.string ?? "?")` (step kinds: \(stepKinds.joined(separator: ", ")); other keys: name, timeout, expect, expect_failure, allow_failed, on)")
         }
         guard kinds.count == 1, let kind = kinds.first, let valueNode = m[kind] else {
             throw r.error(n, kinds.isEmpty ? "step \(index) has no kind (one of \(stepKinds.joined(separator: ", ")))"
@@ -204,10 +204,25 @@ public enum ScenarioParser {
         }
         // The units this step is expected to leave failed (the end-of-scenario check lets them be).
         let allowFailed = try m["allow_failed"].map { try parseUnits($0, r) } ?? []
-        func step(_ name: String, _ timeout: Double?, _ action: Step.Action) -> Step {
+        let on = try m["on"].map { n -> String in
+            let machine = try r.string(n, "on")
+            guard !machine.isEmpty else { throw r.error(n, "`on` names the machine the step runs on") }
+            return machine
+        }
+        func step(_ name: String, _ timeout: Double?, _ action: Step.Action, machine: String? = nil) -> Step {
             var s = Step(name: name, line: line, timeout: timeout, action: action, expectedFailure: expectedFailure)
             s.allowFailed = allowFailed
+            s.machine = machine ?? on
             return s
+        }
+        if kind == "link_down" || kind == "link_up" {
+            if let o = m.keys.first(where: { $0.string == "on" }) {
+                throw r.error(o, "`\(kind)` names its machine itself: write `\(kind): MACHINE` or `\(kind): {machine: M, network: N}`")
+            }
+            let (machine, network) = try parseLink(valueNode, kind: kind, r)
+            let name = try m["name"].map { try r.string($0, "name") } ?? "\(kind)\(network.map { " (\($0))" } ?? "")"
+            let timeout = try m["timeout"].map { try r.seconds($0, "timeout") }
+            return step(name, timeout, .link(up: kind == "link_up", network: network), machine: machine)
         }
         if kind == "booted" {
             guard let b = valueNode.mapping else { throw r.error(valueNode, "`booted` is a mapping with `generation:` and/or `kernel:`") }
