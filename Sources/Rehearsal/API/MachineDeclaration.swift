@@ -27,9 +27,13 @@ public struct MachineDeclaration: Sendable {
     public var cloudInit: CloudInitSeed.Files?
     /// Console settings for an image with a getty on the channel.
     public var console: ConsoleLogin?
+    /// The private networks it joins among several machines
+    /// (`ScenarioContext.machines`); empty: the first network.
+    public var networks: [String] = []
 
     public init(_ source: Source, memoryMiB: Int = MachineSpec.defaultMemoryMiB, cpus: Int = 1, payload: PayloadSource? = nil,
-                ignition: String? = nil, cloudInit: CloudInitSeed.Files? = nil, console: ConsoleLogin? = nil) {
+                ignition: String? = nil, cloudInit: CloudInitSeed.Files? = nil, console: ConsoleLogin? = nil, networks: [String] = []) {
+        self.networks = networks
         self.source = source
         self.memoryMiB = memoryMiB
         self.cpus = cpus

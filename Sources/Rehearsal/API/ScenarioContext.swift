@@ -39,6 +39,41 @@ public struct ScenarioContext: Sendable {
     }
 }
 
+extension ScenarioContext {
+    /// Boots several machines at once, on private networks as YAML's
+    /// `machines:` and `networks:` give them, and waits until all are ready;
+    /// they are returned by name. Every machine is on `networks` (default:
+    /// one network, `default`) unless its declaration names its own; the
+    /// machine declared `m`th is `10.0.n.m` on the `n`th network, and the
+    /// others reach it by its name.
+    ///
+    ///     let m = try await scenario.machines(["server": MachineDeclaration(.generation("tiny")),
+    ///                                          "client": MachineDeclaration(.generation("tiny"))])
+    ///     try await m["client"]!.succeed("wget -q -O - http://server:8080/")
+    public func machines(_ declarations: KeyValuePairs<String, MachineDeclaration>, networks: [String] = [NetworkSpec.defaultName],
+                         line: Int = #line) async throws -> [String: ScenarioMachine] {
+        var scenario = base.scenario
+        scenario.machines = declarations.map { name, d in MachineRole(name: name, line: line, spec: d.spec(line: line), networks: d.networks) }
+        scenario.networks = networks.map { NetworkSpec(name: $0, line: line) }
+        let prepared: Runner.Prepared
+        do {
+            for role in scenario.machines {
+                for n in role.networks where !networks.contains(n) {
+                    throw RehearsalError.badScenario(file: scenario.file, line: line, "machine `\(role.name)` joins network `\(n)`, which is not among \(networks)")
+                }
+            }
+            prepared = try Runner.prepare(scenario)
+        } catch let e as RehearsalError {
+            await run.fail(e.outcome, e.description)
+            throw e
+        }
+        let booted = try await run.bootAll(prepared)
+        return booted.reduce(into: [:]) { out, entry in
+            out[entry.key] = ScenarioMachine(run: run, machine: entry.value, name: entry.key, file: scenario.file)
+        }
+    }
+}
+
 /// A step that did not pass, thrown by `ScenarioMachine`'s calls. Its result
 /// is already recorded in the scenario's; catching it does not undo that
 /// (later steps are skipped, as in a YAML scenario).
@@ -161,6 +196,17 @@ public struct ScenarioMachine: Sendable {
     /// when the program runs at a terminal or with `--step`; else goes on.
     public func pause(_ note: String? = nil, name: String? = nil, line: Int = #line) async throws {
         _ = try await step(.pause(note), name, nil, line)
+    }
+
+    /// Cuts this machine's link to `network` (nil: its only one) while it
+    /// runs, as YAML's `link_down:`; `linkUp` restores it.
+    public func linkDown(network: String? = nil, name: String? = nil, line: Int = #line) async throws {
+        _ = try await step(.link(up: false, network: network), name, nil, line)
+    }
+
+    /// Restores this machine's link to `network` (nil: its only one), as YAML's `link_up:`.
+    public func linkUp(network: String? = nil, name: String? = nil, line: Int = #line) async throws {
+        _ = try await step(.link(up: true, network: network), name, nil, line)
     }
 
     /// Asserts what is booted: the generation's name and/or the kernel (a regex over all of `uname -r`).
