@@ -13,7 +13,9 @@ struct CompareCommand: AsyncParsableCommand {
         the OS release and kernel, installed packages (dpkg, rpm, the Nix closure), systemd units, \
         listening ports, /etc file hashes, boot timing and root disk usage; with --scenario, its \
         steps run on both. A step that passes on OLD and fails on NEW, and a unit that fails only \
-        on NEW, are regressions. Exit status: 0 no regressions, 1 regressions, 2 bad usage, \
+        on NEW, are regressions. A scenario with several machines boots whole on both sides, with \
+        the same roles: OLD and NEW replace the system of every machine, or only of those --machine \
+        names, and the first of those is probed and timed. Exit status: 0 no regressions, 1 regressions, 2 bad usage, \
         3 infrastructure failure.
         """
     )
@@ -23,12 +25,14 @@ struct CompareCommand: AsyncParsableCommand {
     @Option(help: "A scenario whose steps run on both (its machine settings and payload are used).") var scenario: String?
     @Option(help: "Boots per generation for the boot-time comparison (min and median are shown).") var boots: Int = 1
     @Flag(help: "Boot the generations one after the other instead of at the same time.") var sequential = false
+    @Option(name: .customLong("machine"), help: "In a --scenario with several machines, one that OLD and NEW replace (repeat for more; default: every machine; the first is probed).") var machines: [String] = []
     @Option(help: "Write the full comparison as JSON.") var json: String?
     @Option(help: "Write a self-contained HTML report.") var html: String?
     @OptionGroup var connection: ConnectionOptions
 
     func validate() throws {
         guard (1...20).contains(boots) else { throw ValidationError("--boots must be between 1 and 20") }
+        guard machines.isEmpty || scenario != nil else { throw ValidationError("--machine names machines of a --scenario; give one") }
     }
 
     func run() async throws {
@@ -36,13 +40,14 @@ struct CompareCommand: AsyncParsableCommand {
         let reporter = TerminalReporter(terminal: terminal, parallel: !sequential)
         let paths = ImageRecipe.searchPaths(scenarioFile: scenario)
         let prepared = try scenario.map { try Runner.prepare(files: [$0])[0] }
+        _ = try prepared?.scenario.machinesNamed(machines)
         let refs = try [old, new].map { try Candidate.named($0, searchPaths: paths) }
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold), observer: reporter)
         Interruption.shared.install()
         terminal.line("comparing \(old) and \(new): booting both" + (sequential ? ", one after the other" : " at once") + (boots > 1 ? ", \(boots) times each" : ""))
         let comparison: Comparison
         do {
-            comparison = try await CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential))
+            comparison = try await CompareRunner(runner: runner).compare(.init(old: refs[0], new: refs[1], scenario: prepared, boots: boots, sequential: sequential, machines: machines))
         } catch {
             terminal.finishLine()
             throw error
@@ -76,6 +81,7 @@ enum CompareSummary {
         out.append(String(repeating: "─", count: width))
         row("OLD \(c.old.generation.name) \(c.old.generation.shortDigest)", "NEW \(c.new.generation.name) \(c.new.generation.shortDigest)")
         row(c.old.generation.version, c.new.generation.version)
+        if let o = c.old.machine, let n = c.new.machine { row("probed on machine \(o)", "probed on machine \(n)") }
         row("kernel \(c.old.snapshot.kernel ?? "?")", "kernel \(c.new.snapshot.kernel ?? "?")")
         func t(_ s: Double) -> String { String(format: "%.1f s", s) }
         let b = c.bootTime

@@ -9,7 +9,9 @@ struct GateCommand: AsyncParsableCommand {
         commandName: "gate",
         abstract: "Rehearse scenarios on a candidate; run COMMAND on the host only if all of them pass.",
         discussion: """
-        The candidate takes the place of the generation each scenario's `machine:` names. COMMAND \
+        The candidate takes the place of the generation each scenario's `machine:` names; in a \
+        scenario with several machines, of every machine's, or only of those --machine names (the \
+        others boot what the scenario says, so a server is upgraded under clients that are not). COMMAND \
         is run as an argument vector (never through a shell) in your terminal's foreground, as if \
         typed at the shell: it can prompt, and ^C reaches it. Every decision \
         is appended to <state>/gate-history.jsonl. Exit status: COMMAND's own when it ran; 0 with \
@@ -20,11 +22,13 @@ struct GateCommand: AsyncParsableCommand {
           rehearse gate --candidate ./result --scenario Scenarios/smoke.yaml -- nixos-rebuild switch
           rehearse gate --candidate fcos-next --scenario Scenarios/upgrade.yaml -- rpm-ostree upgrade
           rehearse gate --candidate debian-next --scenario Scenarios/upgrade-app.yaml -- apt-get dist-upgrade -y
+          rehearse gate --candidate debian-next --machine server --scenario Scenarios/server-client.yaml -- apt-get dist-upgrade -y
         """
     )
 
     @Option(help: "The candidate generation (a name from `rehearse generations`, or a recipe).") var candidate: String?
     @Option(name: .customLong("scenario"), help: "A scenario to rehearse (repeat for more).") var scenarios: [String] = []
+    @Option(name: .customLong("machine"), help: "In a scenario with several machines, one the candidate replaces (repeat for more; default: every machine).") var machines: [String] = []
     @Flag(help: "Decide, record the decision, but never run COMMAND.") var dryRun = false
     @Flag(help: "Print the history of gate decisions and exit.") var history = false
     @Option(help: "How many scenarios are rehearsed at once (default: one per core, as many as the free memory holds).") var jobs: Int?
@@ -47,7 +51,7 @@ struct GateCommand: AsyncParsableCommand {
             return
         }
         let candidate = self.candidate!
-        let prepared = try Runner.prepare(files: scenarios, generation: candidate)
+        let prepared = try Runner.prepare(files: scenarios, generation: candidate, machines: machines)
         Interruption.shared.install()
         let terminal = Terminal()
         let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
@@ -57,6 +61,7 @@ struct GateCommand: AsyncParsableCommand {
         reporter.summary(results)
         let decision = GateRecord.decide(results, dryRun: dryRun)
         var record = GateRecord(candidate: candidate, results: results, decision: decision, command: command)
+        record.machines = machines.isEmpty ? nil : machines
         let shown = GateHistoryTable.display(command)
         var status: Int32
         switch decision {

@@ -62,7 +62,7 @@ add_module() {
   for d in $deps; do add_module "$d"; done
   order+=("$m")
 }
-for m in virtio_pci virtio_blk 9pnet_virtio 9p ext4 crc32c_generic; do add_module "$m"; done
+for m in virtio_pci virtio_blk virtio_net 9pnet_virtio 9p ext4 crc32c_generic; do add_module "$m"; done
 mkdir -p "$work/initrd/bin" "$work/initrd/lib/modules" "$work/initrd"/{proc,sys,dev,mnt-root}
 cp "$work/b/bin/busybox" "$work/initrd/bin/busybox"
 for m in "${order[@]}"; do cp "$(find "$mods" -name "$m.ko" | head -1)" "$work/initrd/lib/modules/"; done

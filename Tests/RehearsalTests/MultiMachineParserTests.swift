@@ -115,4 +115,47 @@ import Testing
         #expect(xml.contains("<interface type='mcast'><mac address='52:54:00:00:01:01'/><source address='239.255.1.2' port='30000'><local address='127.0.0.1' port='0'/></source>"))
         #expect(xml.contains("<link state='down'/>"))
     }
+
+    /// `gate --machine` and `compare --machine`: the machines a candidate replaces.
+    @Test func aCandidateReplacesTheMachinesNamedOrEveryOne() throws {
+        let s = try parse("""
+        machines:
+          server: {generation: tiny}
+          db: {generation: tiny}
+          client: {generation: tiny}
+        steps:
+          - succeed: "true"
+            on: server
+        """)
+        #expect(try s.machinesNamed([]) == ["server", "db", "client"])
+        // The scenario's order, whatever the order on the command line.
+        #expect(try s.machinesNamed(["client", "server"]) == ["server", "client"])
+        #expect(throws: RehearsalError.self) { try s.machinesNamed(["server", "web"]) }
+        do { _ = try s.machinesNamed(["web"]) } catch let e as RehearsalError {
+            #expect(e.code == .badScenario && e.description == "t.yaml: no machine `web` here (its machines: server, db, client)", "\(e)")
+        }
+        // One `machine:` is the host being upgraded, whatever the names.
+        let one = try parse("machine: {generation: tiny}\nsteps:\n  - succeed: \"true\"\n")
+        #expect(try one.machinesNamed(["server"]) == ["machine"])
+    }
+
+    @Test func aGatesCandidateStandsInOnlyForTheMachinesItNames() throws {
+        let f = FileManager.default.temporaryDirectory.appendingPathComponent("gate-machines-\(UUID().uuidString.prefix(8)).yaml")
+        try """
+        machines:
+          server: {generation: debian}
+          client: {generation: debian}
+        steps:
+          - succeed: "true"
+            on: server
+        """.write(to: f, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: f) }
+        setenv("REHEARSE_IMAGES", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Images").standardized.path, 1)
+        let p = try Runner.prepare(files: [f.path], generation: "tiny", machines: ["client"])[0]
+        #expect(p.scenario.machines.map(\.spec.image) == ["debian", "tiny"])
+        #expect(p.subject == "client")
+        let all = try Runner.prepare(files: [f.path], generation: "tiny")[0]
+        #expect(all.scenario.machines.map(\.spec.image) == ["tiny", "tiny"])
+        #expect(all.subject == "server")
+    }
 }

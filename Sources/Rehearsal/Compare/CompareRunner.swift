@@ -12,8 +12,12 @@ public struct CompareRunner: Sendable {
         public var boots: Int = 1
         /// Boot one side after the other instead of both at once (for hosts short of memory or cores).
         public var sequential = false
+        /// In a scenario with several machines, those each side's generation
+        /// replaces (`--machine`; empty: every machine).
+        public var machines: [String] = []
         public init(old: Candidate, new: Candidate, scenario: Runner.Prepared? = nil,
-                    boots: Int = 1, sequential: Bool = false) {
+                    boots: Int = 1, sequential: Bool = false, machines: [String] = []) {
+            self.machines = machines
             self.old = old
             self.new = new
             self.scenario = scenario
@@ -48,11 +52,21 @@ public struct CompareRunner: Sendable {
     /// Boots `g` `options.boots` times; the first boot is probed and runs the
     /// steps. Each boot is a `ScenarioRun` of its own (its run directory,
     /// its verdict), so steps are judged exactly as `rehearse run` judges them.
+    /// In a scenario with several machines, `g` replaces the system of those
+    /// `options.machines` names (default: every machine); the others boot what
+    /// the scenario says, so both sides have the same roles. The first
+    /// replaced machine is probed and timed; boots after the first boot it alone.
     static func side(_ g: Generation, label: String, options: CompareRunner.Options, runner: Runner, deadline: Deadline) async throws -> Comparison.Side {
         var scenario = options.scenario
             ?? Runner.Prepared(scenario: .empty(machine: MachineSpec(image: g.name, imageLine: 0, memoryMiB: 512, cpus: 1)), generations: [:])
-        scenario.scenario.machine.image = g.name
-        scenario.scenario.machine.system = nil
+        let replaced = try scenario.scenario.machinesNamed(options.machines)
+        for i in scenario.scenario.machines.indices where replaced.contains(scenario.scenario.machines[i].name) {
+            scenario.scenario.machines[i].spec.image = g.name
+            scenario.scenario.machines[i].spec.system = nil
+        }
+        let several = scenario.scenario.hasSeveralMachines || !scenario.scenario.networks.isEmpty
+        let probed = replaced[0]
+        scenario.subject = probed
         var bootSeconds: [Double] = []
         var snapshot = Snapshot()
         var steps: [StepResult] = []
@@ -62,17 +76,26 @@ public struct CompareRunner: Sendable {
         for n in 1...max(1, options.boots) {
             var p = scenario
             p.scenario.name = "compare \(label) \(g.name)\(n > 1 ? " boot \(n)" : "")"
-            // Boots after the first are there to time booting: they boot for real.
-            if n > 1 { p.scenario.machine.coldBoot = true }
+            // Boots after the first are there to time booting: they boot for
+            // real, and only the machine that is timed.
+            if n > 1 {
+                if several { p = p.role(probed, network: nil) }
+                p.scenario.machine.coldBoot = true
+            }
             let run = try ScenarioRun(prepared: p, runner: runner)
             if firstDirectory == nil { firstDirectory = run.directory.path }
-            let machine: Machine
+            let machines: [String: Machine]
             do {
-                machine = try await run.boot(p, generation: g, bootCheck: false)
+                if n == 1 {
+                    machines = try await run.bootAll(p, generation: g, replacing: Set(replaced), bootCheck: false)
+                } else {
+                    machines = [probed: try await run.boot(p, generation: g, bootCheck: false, machineName: several ? probed : nil)]
+                }
             } catch {
                 _ = await run.finish(checkUnits: false)
                 throw error
             }
+            let machine = machines[probed]!
             // A restored machine's boot time is that of the cold boot its saved state was made from.
             let restored = await machine.restoredFrom
             let readySeconds = await machine.readySeconds
@@ -89,12 +112,15 @@ public struct CompareRunner: Sendable {
                     throw error
                 }
                 for (i, step) in p.scenario.steps.enumerated() {
-                    steps.append(await run.step(step, on: machine, index: i, of: p.scenario.steps.count))
+                    // The parser made sure every step's machine exists.
+                    let on = machines[step.machine ?? p.scenario.machines[0].name] ?? machine
+                    steps.append(await run.step(step, on: on, index: i, of: p.scenario.steps.count))
                 }
             }
             _ = await run.finish(checkUnits: false)
         }
         return Comparison.Side(generation: g, snapshot: snapshot, bootSeconds: bootSeconds,
-                               started: started, ready: ready, steps: steps, runDirectory: firstDirectory)
+                               started: started, ready: ready, steps: steps, runDirectory: firstDirectory,
+                               machine: several ? probed : nil)
     }
 }

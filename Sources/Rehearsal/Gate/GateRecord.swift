@@ -24,6 +24,8 @@ public struct GateRecord: Codable, Sendable {
     public var time: Date
     public var candidate: String
     public var candidateDigest: String?
+    /// The machines `--machine` named in scenarios with several (nil: every machine).
+    public var machines: [String]?
     public var scenarios: [ScenarioOutcome]
     public var decision: Decision
     public var command: [String]
@@ -34,7 +36,7 @@ public struct GateRecord: Codable, Sendable {
     public init(candidate: String, results: [ScenarioResult], decision: Decision, command: [String], time: Date = Date()) {
         self.time = time
         self.candidate = candidate
-        candidateDigest = results.first?.imageDigest
+        candidateDigest = results.lazy.compactMap(\.imageDigest).first
         scenarios = results.map { ScenarioOutcome(file: $0.file, name: $0.name, outcome: $0.outcome, message: $0.message, runDirectory: $0.runDirectory) }
         self.decision = decision
         self.command = command

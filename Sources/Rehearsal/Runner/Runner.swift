@@ -53,6 +53,10 @@ public final class Runner: Sendable {
         public var generations: [String: GenerationReference]
         /// Recipe name → the recipe that builds a machine's payload (`payload: image:RECIPE/NAME`).
         public var payloadRecipes: [String: ImageRecipe] = [:]
+        /// The machine whose image, digest and kernel the result reports:
+        /// the first a gate's candidate replaced, else the first declared.
+        /// nil: whichever single machine boots.
+        public var subject: String?
 
         /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
@@ -99,15 +103,17 @@ public final class Runner: Sendable {
     /// Parses every file, finds every image and checks every disk image before anything boots.
     /// Throws the first `RehearsalError` (one line, naming file and line).
     /// With `generation`, that generation (a gate's candidate) takes the
-    /// place of the one each scenario's `machine:` names.
-    public static func prepare(files: [String], generation: String? = nil) throws -> [Prepared] {
-        try files.map { f in try prepare(ScenarioParser.parse(file: f), generation: generation) }
+    /// place of the one each scenario's `machine:` names; with `machines`
+    /// as well, only in the machines of those names (`gate --machine`).
+    public static func prepare(files: [String], generation: String? = nil, machines: [String] = []) throws -> [Prepared] {
+        try files.map { f in try prepare(ScenarioParser.parse(file: f), generation: generation, machines: machines) }
     }
 
     /// Finds every image a parsed (or built in code) scenario names, for every machine.
-    static func prepare(_ scenario: Scenario, generation: String? = nil) throws -> Prepared {
+    static func prepare(_ scenario: Scenario, generation: String? = nil, machines named: [String] = []) throws -> Prepared {
         var s = scenario
         let f = s.file
+        let replaced = try s.machinesNamed(named)
         let paths = ImageRecipe.searchPaths(scenarioFile: f)
         func find(_ reference: String, line: Int) throws -> GenerationReference {
             do {
@@ -120,8 +126,8 @@ public final class Runner: Sendable {
         var generations: [String: GenerationReference] = [:]
         var payloadRecipes: [String: ImageRecipe] = [:]
         for i in s.machines.indices {
-            // A gate's candidate stands in for every machine's system.
-            if let generation { try s.machines[i].spec.replaceSystem(with: generation) }
+            // A gate's candidate stands in for the system of every machine it replaces.
+            if let generation, replaced.contains(s.machines[i].name) { try s.machines[i].spec.replaceSystem(with: generation) }
             let m = s.machines[i].spec
             if case .nixosSystem(let top)? = m.system, !NixOSSystem.looksLikeToplevel(top) {
                 throw RehearsalError.badScenario(file: f, line: m.imageLine, "`nixos`: \(top) is not a NixOS system (no kernel, initrd, kernel-params and init there or in its system/)")
@@ -144,7 +150,8 @@ public final class Runner: Sendable {
         for step in s.steps {
             if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
         }
-        return Prepared(scenario: s, generations: generations, payloadRecipes: payloadRecipes)
+        let subject = generation == nil ? s.machines.first?.name : replaced.first
+        return Prepared(scenario: s, generations: generations, payloadRecipes: payloadRecipes, subject: subject)
     }
 
     /// The connection machines start on (opened on first use).

@@ -78,9 +78,12 @@ public actor ScenarioRun {
             if machines.isEmpty { payloadUsed = payload }
             // Building an image (once, then cached) is not the scenario's time.
             deadline = deadline.later(by: building.seconds)
-            result.image = g.name
-            result.imageDigest = g.digest
-            result.kernelRelease = g.kernelRelease
+            // Machines boot at once: only the subject's system is the result's.
+            if machineName == nil || (p.subject.map { $0 == machineName } ?? (result.image == nil)) {
+                result.image = g.name
+                result.imageDigest = g.digest
+                result.kernelRelease = g.kernelRelease
+            }
             result.uri = h.uri
             result.accelerator = h.accelerator.rawValue
             let (m, waited) = try await runner.start(p, generation: g, hypervisor: h, payload: payload, runID: runID, domainName: domain,
@@ -104,14 +107,20 @@ public actor ScenarioRun {
     /// this run's own networks, and waits until all are ready. The first
     /// boot that fails stops the others; `finish` destroys whatever started.
     /// A scenario with one machine and no network boots it as always.
-    func bootAll(_ p: Runner.Prepared) async throws -> [String: Machine] {
+    /// `generation` (compare's side) is booted by the machines in `replacing`.
+    func bootAll(_ p: Runner.Prepared, generation: Generation? = nil, replacing: Set<String> = [],
+                 bootCheck: Bool = true) async throws -> [String: Machine] {
         let roles = p.scenario.machines
-        if roles.count == 1, p.scenario.networks.isEmpty { return [roles[0].name: try await boot(p)] }
+        func replacement(for name: String) -> Generation? { replacing.contains(name) ? generation : nil }
+        if roles.count == 1, p.scenario.networks.isEmpty {
+            return [roles[0].name: try await boot(p, generation: replacement(for: roles[0].name), bootCheck: bootCheck)]
+        }
         let plan = p.scenario.networkPlan()
         return try await withThrowingTaskGroup(of: (String, Machine).self) { group in
             for role in roles {
                 let view = p.role(role.name, network: plan.machines[role.name])
-                group.addTask { (role.name, try await self.boot(view, machineName: role.name)) }
+                let g = replacement(for: role.name)
+                group.addTask { (role.name, try await self.boot(view, generation: g, bootCheck: bootCheck, machineName: role.name)) }
             }
             var booted: [String: Machine] = [:]
             do {

@@ -20,6 +20,20 @@ public struct Scenario: Sendable {
     }
     /// Whether steps must say which machine they run on.
     public var hasSeveralMachines: Bool { machines.count > 1 }
+
+    /// The names of the machines a candidate replaces (`gate --machine`,
+    /// `compare --machine`): those named, in the scenario's order, or
+    /// every machine when none is named. A scenario written with one
+    /// `machine:` has its machine replaced whatever the names: that machine
+    /// is the host being upgraded. A name it does not have is refused.
+    public func machinesNamed(_ names: [String]) throws -> [String] {
+        let all = machines.map(\.name)
+        guard !names.isEmpty, hasSeveralMachines else { return all }
+        if let unknown = names.first(where: { !all.contains($0) }) {
+            throw RehearsalError.badScenario(file: file, line: nil, "no machine `\(unknown)` here (its machines: \(all.joined(separator: ", ")))")
+        }
+        return all.filter(names.contains)
+    }
     /// Seconds for the whole scenario, boot included.
     public var timeout: Double
     public var steps: [Step]
