@@ -157,8 +157,52 @@ import Testing
         // rest is skipped), and passes on NEW, where every step passes.
         #expect(c.old.steps.first?.outcome == .failed && c.new.steps.map(\.outcome) == [.passed, .passed, .passed, .passed], "\(c.old.steps.map(\.outcome)) \(c.new.steps.map(\.outcome))")
         #expect(c.assertions.first?.kind == .fix, "\(c.assertions)")
-        // The probed machine's console is the one in the report.
+        // The probed machine's console is the one in the report, which says which it is.
         let dir = try #require(c.new.machineDirectory)
         #expect(dir.hasSuffix("/server") && FileManager.default.fileExists(atPath: dir + "/console.log"))
+        let html = CompareReport.html(c)
+        #expect(html.components(separatedBy: "probed on machine <code>server</code>").count == 3)
+        #expect(html.contains("stage 2: /nix/store/"), "NEW's console log is the server's")
+    }
+
+    /// One machine of two cannot boot (its system powers off in stage 2):
+    /// the scenario fails there, its steps are skipped, and the machine that
+    /// booted (or was booting) is destroyed with it.
+    @Test func aMachineThatCannotBootFailsTheScenarioAndTheOtherIsDestroyed() async throws {
+        let fixture = try await CandidateFormTests.nixosFixture()
+        defer { try? HostCommand.run(["chmod", "-R", "u+w", fixture.path]) }
+        let fm = FileManager.default
+        let top = fixture.appendingPathComponent("result").resolvingSymlinksInPath()
+        let store = top.deletingLastPathComponent()
+        let broken = store.appendingPathComponent("0000000000000000000000000000000b-nixos-system-broken")
+        try HostCommand.run(["chmod", "u+w", store.path])
+        try fm.createDirectory(at: broken, withIntermediateDirectories: false)
+        for link in ["kernel", "initrd", "sw"] {
+            try fm.createSymbolicLink(atPath: broken.appendingPathComponent(link).path,
+                                      withDestinationPath: try fm.destinationOfSymbolicLink(atPath: top.appendingPathComponent(link).path))
+        }
+        for file in ["kernel-params", "nixos-version", "system"] {
+            try fm.copyItem(at: top.appendingPathComponent(file), to: broken.appendingPathComponent(file))
+        }
+        let sw = try fm.destinationOfSymbolicLink(atPath: top.appendingPathComponent("sw").path)
+        try "#!\(sw)/bin/sh\necho stage 2 gives up\n\(sw)/bin/poweroff -f\n".write(to: broken.appendingPathComponent("init"), atomically: true, encoding: .utf8)
+        try HostCommand.run(["chmod", "0755", broken.appendingPathComponent("init").path])
+        let p = try TestGuest.scenario("""
+        machines:
+          server: {nixos: \(broken.path)}
+          client: {generation: tiny}
+        steps:
+          - succeed: "true"
+            on: client
+        """, name: "cannot-boot")
+        let r = await TestGuest.runner.run(p)
+        #expect(r.outcome == .failed, "\(r.outcome) \(r.message ?? "")")
+        #expect(r.message?.contains("boot of server") == true, "\(r.message ?? "")")
+        #expect(r.steps.map(\.outcome) == [.skipped])
+        let dir = URL(fileURLWithPath: try #require(r.runDirectory))
+        for m in ["server", "client"] {
+            let domain = TestGuest.domainName(inRunDirectory: dir.appendingPathComponent(m))
+            #expect(domain.map { TestGuest.qemuPIDs(domain: $0).isEmpty } ?? true, "\(m)'s QEMU is left")
+        }
     }
 }

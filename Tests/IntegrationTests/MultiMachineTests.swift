@@ -103,6 +103,11 @@ import Testing
                     try await m["client"]!.succeed("ping -c 1 -W 2 10.0.1.3")
                 } else {
                     try await m["client"]!.fail("ping -c 2 -W 1 10.0.1.3")
+                    // The API's link steps, as YAML's: cut, then restored.
+                    try await m["client"]!.linkDown()
+                    try await m["client"]!.waitUntilFails("timeout 3 wget -q -O - http://server:8080/", timeout: 30)
+                    try await m["client"]!.linkUp()
+                    try await m["client"]!.waitUntilSucceeds("timeout 3 wget -q -O - http://server:8080/", timeout: 30)
                 }
                 await bothChecked.arrive()
             }

@@ -66,7 +66,8 @@ public enum CompareReport {
         let g = s.generation
         return "<div class=\"id\"><strong>\(label)</strong> <code>\(e(g.name))</code> \(e(g.version))<br>"
             + "digest <code>\(e(g.shortDigest))</code> · \(e(g.boot.rawValue)) boot · parent \(e(g.parent ?? "–"))<br>"
-            + "kernel \(e(s.snapshot.kernel ?? "?"))</div>"
+            + "kernel \(e(s.snapshot.kernel ?? "?"))"
+            + (s.machine.map { "<br>probed on machine <code>\(e($0))</code> of the scenario" } ?? "") + "</div>"
     }
 
     static func stepCell(_ s: StepResult?) -> String {
