@@ -138,7 +138,7 @@ extension Machine {
             if let cause {
                 let kernel = try? await run("uname -r", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
                 boots.append(BootRecord(generation: generation.name, digest: generation.digest, kernelRelease: kernel,
-                                        cause: cause, secondsToShell: clock.seconds))
+                                        cause: cause, secondsToShell: clock.seconds, started: Date(timeIntervalSinceNow: -clock.seconds)))
             }
         }
     }

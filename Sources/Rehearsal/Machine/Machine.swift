@@ -223,7 +223,7 @@ public actor Machine {
         }
         let kernel = try? await run("uname -r", deadline: deadline).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         boots.append(BootRecord(generation: generation.name, digest: generation.digest, kernelRelease: kernel,
-                                cause: nextBootCause, secondsToShell: clock.seconds))
+                                cause: nextBootCause, secondsToShell: clock.seconds, started: Date(timeIntervalSinceNow: -clock.seconds)))
         nextBootCause = "reboot"
     }
 
@@ -350,4 +350,8 @@ public struct BootRecord: Sendable, Codable {
     public var cause: String
     /// Seconds from the start of waiting to the shell (and payload) being ready.
     public var secondsToShell: Double
+    /// When the waiting began.
+    public var started: Date? = nil
+    /// The machine's name in a scenario with several (nil: its only one).
+    public var machine: String? = nil
 }

@@ -49,7 +49,7 @@ public enum RunPage {
                 + (q.link.map { " (<a href=\"\(e($0))\">\(e($0))</a>)" } ?? "") + "</p>\n"
         }
         if !r.boots.isEmpty {
-            h += "<p class=\"meta\">Boots: " + r.boots.map { "\(e($0.cause)) → \(e($0.generation))\($0.kernelRelease.map { " (\(e($0)))" } ?? "") in \(fmt($0.secondsToShell))" }
+            h += "<p class=\"meta\">Boots: " + r.boots.map { "\($0.machine.map { e($0) + ": " } ?? "")\(e($0.cause)) → \(e($0.generation))\($0.kernelRelease.map { " (\(e($0)))" } ?? "") in \(fmt($0.secondsToShell))" }
                 .joined(separator: "; ") + "</p>\n"
         }
         if let attempts = r.failedAttempts, !attempts.isEmpty {

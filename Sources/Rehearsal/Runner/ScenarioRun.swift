@@ -290,7 +290,13 @@ public actor ScenarioRun {
     func finish(checkUnits: Bool = true) async -> ScenarioResult {
         if let finished { return finished }
         if checkUnits, failure == nil { await checkUnitsAtEnd() }
-        for m in machines { result.boots += await m.boots }
+        for (m, name) in zip(machines, machineNames) {
+            result.boots += await m.boots.map { b in
+                var b = b
+                if name != "machine" || machines.count > 1 { b.machine = name }
+                return b
+            }
+        }
         result.outcome = failure?.outcome ?? .passed
         result.message = failure?.message
         result.seconds = clock.seconds
