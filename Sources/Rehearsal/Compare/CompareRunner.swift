@@ -67,6 +67,7 @@ public struct CompareRunner: Sendable {
         let several = scenario.scenario.hasSeveralMachines || !scenario.scenario.networks.isEmpty
         let probed = replaced[0]
         scenario.subject = probed
+        scenario.replaced = replaced
         var bootSeconds: [Double] = []
         var snapshot = Snapshot()
         var steps: [StepResult] = []

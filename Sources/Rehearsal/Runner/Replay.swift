@@ -37,9 +37,12 @@ public struct Replay: Sendable {
             }
             // Parsed as if from where it ran, so that its relative paths mean what they meant.
             let scenario = try ScenarioParser.parse(text: text, file: bundle.file)
-            // What ran, which a gate's candidate or a compare side may have put in place of the file's `machine:`.
+            // What ran, which a gate's candidate or a compare side may have put in place of
+            // the file's `machine:` (of the machines `replaced` names, when it has several).
             let ran = bundle.machine["system"] ?? bundle.machine["image"]
-            let prepared = try Runner.prepare(scenario, generation: ran != nil && ran != scenario.machine.image ? ran : nil)
+            let replaced = bundle.machine["replaced"]?.split(separator: ",").map(String.init) ?? []
+            let subject = replaced.first.flatMap { n in scenario.machines.first { $0.name == n } }?.spec ?? scenario.machine
+            let prepared = try Runner.prepare(scenario, generation: ran != nil && ran != subject.image ? ran : nil, machines: replaced)
             return Replay(bundle: bundle, directory: dir, prepared: prepared)
         } catch {
             try? FileManager.default.removeItem(at: dir)

@@ -57,6 +57,9 @@ public final class Runner: Sendable {
         /// the first a gate's candidate replaced, else the first declared.
         /// nil: whichever single machine boots.
         public var subject: String?
+        /// The machines whose system a candidate replaced (a gate's, a
+        /// compare side's); nil when none was. A bundle keeps it for replay.
+        public var replaced: [String]?
 
         /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
@@ -151,7 +154,8 @@ public final class Runner: Sendable {
             if case .boot(let name) = step.action, generations[name] == nil { generations[name] = try find(name, line: step.line) }
         }
         let subject = generation == nil ? s.machines.first?.name : replaced.first
-        return Prepared(scenario: s, generations: generations, payloadRecipes: payloadRecipes, subject: subject)
+        return Prepared(scenario: s, generations: generations, payloadRecipes: payloadRecipes, subject: subject,
+                        replaced: generation == nil ? nil : replaced)
     }
 
     /// The connection machines start on (opened on first use).

@@ -333,8 +333,10 @@ public actor ScenarioRun {
 
     /// Writes the run's bundle (`Bundle`), once its machines are gone and their transcripts complete.
     private func writeBundle(host: Bundle.Host) async throws -> URL {
-        let m = scenario.machine
+        // The machine the result is about: the first a candidate replaced.
+        let m = scenario.machines.first { $0.name == prepared.subject }?.spec ?? scenario.machine
         var settings: [String: String] = ["image": result.image ?? m.image, "memory": "\(m.memoryMiB) MiB", "cpus": "\(m.cpus)"]
+        if scenario.hasSeveralMachines, let replaced = prepared.replaced { settings["replaced"] = replaced.joined(separator: ",") }
         switch m.payload {
         case .directory(let path)?: settings["payload"] = "directory \(path)"
         case .recipe(let name, let payload)?: settings["payload"] = "recipe \(name)/\(payload)"
