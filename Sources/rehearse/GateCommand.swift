@@ -22,7 +22,7 @@ struct GateCommand: AsyncParsableCommand {
           rehearse gate --candidate ./result --scenario Scenarios/smoke.yaml -- nixos-rebuild switch
           rehearse gate --candidate fcos-next --scenario Scenarios/upgrade.yaml -- rpm-ostree upgrade
           rehearse gate --candidate debian-next --scenario Scenarios/upgrade-app.yaml -- apt-get dist-upgrade -y
-          rehearse gate --candidate debian-next --machine server --scenario Scenarios/server-client.yaml -- apt-get dist-upgrade -y
+          rehearse gate --candidate debian-next --machine server --scenario my-server-and-clients.yaml -- apt-get dist-upgrade -y
         """
     )
 
@@ -54,7 +54,7 @@ struct GateCommand: AsyncParsableCommand {
         let prepared = try Runner.prepare(files: scenarios, generation: candidate, machines: machines)
         Interruption.shared.install()
         let terminal = Terminal()
-        let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
+        let jobs = min(self.jobs ?? Runner.defaultJobs(for: prepared), prepared.count)
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold, state: state), observer: reporter)
         let results = await runner.run(prepared, jobs: jobs)

@@ -77,7 +77,7 @@ struct RunCommand: AsyncParsableCommand {
             terminal.line("nothing to run")
             throw ExitCode(reports.finish([]))
         }
-        let jobs = min(self.jobs ?? Runner.defaultJobs(memoryMiB: prepared.map(\.scenario.machine.memoryMiB).max() ?? 256), prepared.count)
+        let jobs = min(self.jobs ?? Runner.defaultJobs(for: prepared), prepared.count)
         Interruption.shared.install()
         let reporter = TerminalReporter(terminal: terminal, parallel: jobs > 1)
         let runner = Runner(options: .init(uri: connection.connect, accelerator: connection.accel, cold: connection.cold,

@@ -24,8 +24,13 @@ struct ShellCommand: AsyncParsableCommand {
 
     @Argument(help: "What to boot: a generation or recipe name, a disk image, or a NixOS system.") var candidate: String
     @Option(help: "Boot with this scenario's `machine:` settings (memory, CPUs, payload, console login …).") var scenario: String?
+    @Option(help: "In a --scenario with several machines, the one whose settings to boot with (default: the first).") var machine: String?
     @Option(help: "Put the run directory here (default: <state>/runs).") var runDir: String?
     @OptionGroup var connection: ConnectionOptions
+
+    func validate() throws {
+        guard machine == nil || scenario != nil else { throw ValidationError("--machine names a machine of a --scenario; give one") }
+    }
 
     func run() async throws {
         let terminal = Terminal()
@@ -33,7 +38,7 @@ struct ShellCommand: AsyncParsableCommand {
                                            runsDirectory: runDir.map { URL(fileURLWithPath: $0) }),
                             observer: TerminalReporter(terminal: terminal))
         Interruption.shared.install()
-        let (machine, directory) = try await runner.shellMachine(candidate, scenario: scenario)
+        let (machine, directory) = try await runner.shellMachine(candidate, scenario: scenario, machine: machine)
         terminal.finishLine()
         terminal.line("rehearse shell: \(candidate) is up (\(machine.name), run directory \(directory.path)).")
         terminal.line(isatty(STDIN_FILENO) == 1 ? "Leave with Ctrl-] (the machine is then destroyed)." : "Leave by ending the input (the machine is then destroyed).")

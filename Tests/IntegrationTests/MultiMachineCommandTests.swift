@@ -100,9 +100,13 @@ import Testing
         #expect(scenarios.map { $0["outcome"] as? String ?? "?" } == ["passed", "passed"], "\(scenarios)")
     }
 
-    /// A scenario with a server and a client: the server is the machine being upgraded.
+    /// A scenario with a client and a server: the server, declared second
+    /// (not the first machine), is the one being upgraded.
     static func upgradeUnderClient() throws -> String {
-        try TestGuest.scenario(Self.pair + """
+        try TestGuest.scenario("""
+        machines:
+          client: {generation: tiny}
+          server: {generation: tiny}
         steps:
           - succeed: grep -q ID=nixos /etc/os-release
             name: the server runs the candidate
@@ -128,7 +132,7 @@ import Testing
 
         let unknown = try CommandLineTests.start(["gate", "--candidate", candidate, "--machine", "web", "--scenario", scenario, "--", "touch", marker.path])
         #expect(await unknown.wait(60) == 2)
-        #expect(unknown.err == "rehearse: \(scenario): no machine `web` here (its machines: server, client)\n", "\(unknown.err)")
+        #expect(unknown.err == "rehearse: \(scenario): no machine `web` here (its machines: client, server)\n", "\(unknown.err)")
 
         let gate = try CommandLineTests.start(["gate", "--candidate", candidate, "--machine", "server", "--scenario", scenario, "--", "touch", marker.path])
         #expect(await gate.wait() == 0, "\(gate.out)\n\(gate.err)")
@@ -201,8 +205,9 @@ import Testing
         #expect(r.steps.map(\.outcome) == [.skipped])
         let dir = URL(fileURLWithPath: try #require(r.runDirectory))
         for m in ["server", "client"] {
-            let domain = TestGuest.domainName(inRunDirectory: dir.appendingPathComponent(m))
-            #expect(domain.map { TestGuest.qemuPIDs(domain: $0).isEmpty } ?? true, "\(m)'s QEMU is left")
+            // The client started (it has a domain); neither QEMU is left.
+            let domain = try #require(TestGuest.domainName(inRunDirectory: dir.appendingPathComponent(m)), "\(m) never started")
+            #expect(TestGuest.qemuPIDs(domain: domain).isEmpty, "\(m)'s QEMU is left")
         }
     }
 }

@@ -73,13 +73,8 @@ import Testing
             }
             #expect(TestGuest.qemuPIDs(domain: TestGuest.domainName(inRunDirectory: dir.appendingPathComponent(m)) ?? "?").isEmpty)
         }
-        // They booted at once: each waited for its shell while the other did
-        // (with a core each; at most one machine per core boots at a time).
-        let boots = Dictionary(r.boots.map { ($0.machine ?? "?", $0) }, uniquingKeysWith: { a, _ in a })
-        #expect(Set(boots.keys) == ["server", "client"], "\(r.boots)")
-        if ProcessInfo.processInfo.activeProcessorCount >= 2, let a = boots["server"], let b = boots["client"], let sa = a.started, let sb = b.started {
-            #expect(sa < sb.addingTimeInterval(b.secondsToShell) && sb < sa.addingTimeInterval(a.secondsToShell), "\(r.boots)")
-        }
+        // Each boot says which machine it was.
+        #expect(Set(r.boots.compactMap(\.machine)) == ["server", "client"] && r.boots.allSatisfy { $0.started != nil }, "\(r.boots)")
         let junit = ReportWriter.junit([r])
         #expect(junit.contains("name=\"client: link_down\"") && junit.contains("name=\"server: wait_for_open_port: 8080\""))
         let domain = try String(contentsOf: dir.appendingPathComponent("server/domain.xml"), encoding: .utf8)

@@ -82,6 +82,8 @@ import Testing
         let r = await task.value
         #expect(r.outcome == .interrupted, "\(r.message ?? "")")
         for n in names { #expect(TestGuest.qemuPIDs(domain: n).isEmpty, "no QEMU of \(n) is left") }
+        // Machines declared by name one by one: the first to boot is the result's system.
+        #expect(r.image == "tiny" && r.imageDigest?.count == 64 && r.kernelRelease != nil, "\(r.image ?? "-") \(r.imageDigest ?? "-")")
     }
 
     @Test func aBadMachineIsRefusedWithItsLine() async throws {

@@ -131,7 +131,10 @@ import Testing
         // The scenario's order, whatever the order on the command line.
         #expect(try s.machinesNamed(["client", "server"]) == ["server", "client"])
         #expect(throws: RehearsalError.self) { try s.machinesNamed(["server", "web"]) }
-        do { _ = try s.machinesNamed(["web"]) } catch let e as RehearsalError {
+        do {
+            _ = try s.machinesNamed(["web"])
+            Issue.record("an unknown machine was accepted")
+        } catch let e as RehearsalError {
             #expect(e.code == .badScenario && e.description == "t.yaml: no machine `web` here (its machines: server, db, client)", "\(e)")
         }
         // One `machine:` is the host being upgraded, whatever the names.
@@ -157,5 +160,24 @@ import Testing
         let all = try Runner.prepare(files: [f.path], generation: "tiny")[0]
         #expect(all.scenario.machines.map(\.spec.image) == ["tiny", "tiny"])
         #expect(all.subject == "server")
+    }
+
+    /// Every machine of a scenario runs at once: the default `--jobs` counts them all.
+    @Test func theDefaultJobsCountEveryMachineOfAScenario() throws {
+        let one = Runner.Prepared(scenario: try parse("machine: {generation: tiny, memory: 512}\nsteps:\n  - succeed: \"true\"\n"), generations: [:])
+        let two = Runner.Prepared(scenario: try parse("""
+        machines:
+          server: {generation: tiny, memory: 512}
+          client: {generation: tiny, memory: 512}
+        steps:
+          - succeed: "true"
+            on: server
+        """), generations: [:])
+        let perMachine = 512 + HostMemory.overheadMiB
+        let memory = 3 * (256 + perMachine)  // three one-machine scenarios, but not two two-machine ones
+        #expect(Runner.defaultJobs(for: [one], cores: 8, availableMiB: memory) == 3)
+        #expect(Runner.defaultJobs(for: [one, two], cores: 8, availableMiB: memory) == 1)
+        #expect(Runner.defaultJobs(for: [one, two], cores: 8, availableMiB: 2 * (256 + 2 * perMachine)) == 2)
+        #expect(Runner.defaultJobs(for: [two], cores: 1, availableMiB: nil) == 1)
     }
 }

@@ -27,13 +27,15 @@ public struct ScenarioContext: Sendable {
     public func machine(_ declaration: MachineDeclaration, name: String? = nil, line: Int = #line) async throws -> ScenarioMachine {
         var scenario = base.scenario
         scenario.machine = declaration.spec(line: line)
-        let prepared: Runner.Prepared
+        var prepared: Runner.Prepared
         do {
             prepared = try Runner.prepare(scenario)
         } catch let e as RehearsalError {
             await run.fail(e.outcome, e.description)
             throw e
         }
+        // Machines declared one by one: the first to boot is the result's.
+        prepared.subject = nil
         let machine = try await run.boot(prepared, machineName: name)
         return ScenarioMachine(run: run, machine: machine, name: name ?? "machine", file: scenario.file)
     }

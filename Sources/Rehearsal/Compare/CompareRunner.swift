@@ -6,7 +6,8 @@ public struct CompareRunner: Sendable {
     public struct Options: Sendable {
         public var old: Candidate
         public var new: Candidate
-        /// Steps to run on both (the scenario's `machine.generation` is replaced by each side's).
+        /// Steps to run on both: each side's generation replaces the system of
+        /// the scenario's machine (of those `machines` names, when it has several).
         public var scenario: Runner.Prepared?
         /// Boots per side for the boot-time comparison (the first one is also probed).
         public var boots: Int = 1
@@ -71,7 +72,7 @@ public struct CompareRunner: Sendable {
         var bootSeconds: [Double] = []
         var snapshot = Snapshot()
         var steps: [StepResult] = []
-        var firstDirectory: String?
+        var firstDirectory: String?, probedDirectory: String?
         let started = Date()
         var ready: Date?
         for n in 1...max(1, options.boots) {
@@ -96,7 +97,11 @@ public struct CompareRunner: Sendable {
                 _ = await run.finish(checkUnits: false)
                 throw error
             }
-            let machine = machines[probed]!
+            guard let machine = machines[probed] else {
+                _ = await run.finish(checkUnits: false)
+                throw RehearsalError.infrastructure("machine \(probed) did not start")
+            }
+            if probedDirectory == nil { probedDirectory = machine.directory.path }
             // A restored machine's boot time is that of the cold boot its saved state was made from.
             let restored = await machine.restoredFrom
             let readySeconds = await machine.readySeconds
@@ -122,6 +127,6 @@ public struct CompareRunner: Sendable {
         }
         return Comparison.Side(generation: g, snapshot: snapshot, bootSeconds: bootSeconds,
                                started: started, ready: ready, steps: steps, runDirectory: firstDirectory,
-                               machine: several ? probed : nil)
+                               machine: scenario.scenario.hasSeveralMachines ? probed : nil, machineDirectory: probedDirectory)
     }
 }

@@ -14,13 +14,10 @@ public struct Comparison: Codable, Sendable {
         public var ready: Date?
         public var steps: [StepResult]
         public var runDirectory: String?
-        /// In a scenario with several machines, the one this side probed and
-        /// timed (its files are in the run directory's folder of its name).
+        /// In a scenario with several machines, the one this side probed and timed.
         public var machine: String?
         /// Where the probed machine's console log and transcripts are.
-        public var machineDirectory: String? {
-            runDirectory.map { dir in machine.map { dir + "/" + Runner.slug($0) } ?? dir }
-        }
+        public var machineDirectory: String?
     }
 
     public enum PackageKind: String, Codable, Sendable { case added, removed, upgraded, downgraded }

@@ -55,7 +55,7 @@ public enum CompareReport {
 
         h += "<h2>Console logs</h2>\n"
         for (label, side) in [("OLD", c.old), ("NEW", c.new)] {
-            let log = side.machineDirectory.flatMap { try? String(contentsOfFile: $0 + "/console.log", encoding: .utf8) } ?? "(no console log)"
+            let log = (side.machineDirectory ?? side.runDirectory).flatMap { try? String(contentsOfFile: $0 + "/console.log", encoding: .utf8) } ?? "(no console log)"
             h += "<details><summary>\(label) \(e(side.generation.name)) console</summary><pre>\(e(log))</pre></details>\n"
         }
         return HTMLPage.document(title: "rehearse compare: \(c.old.generation.name) → \(c.new.generation.name)", style: style, body: h)

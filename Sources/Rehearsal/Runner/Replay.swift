@@ -40,9 +40,16 @@ public struct Replay: Sendable {
             // What ran, which a gate's candidate or a compare side may have put in place of
             // the file's `machine:` (of the machines `replaced` names, when it has several).
             let ran = bundle.machine["system"] ?? bundle.machine["image"]
-            let replaced = bundle.machine["replaced"]?.split(separator: ",").map(String.init) ?? []
-            let subject = replaced.first.flatMap { n in scenario.machines.first { $0.name == n } }?.spec ?? scenario.machine
-            let prepared = try Runner.prepare(scenario, generation: ran != nil && ran != subject.image ? ran : nil, machines: replaced)
+            let candidate: String?, replaced: [String]
+            if scenario.hasSeveralMachines {
+                // Said outright: `replaced` is there exactly when a candidate was.
+                replaced = bundle.machine["replaced"]?.split(separator: ",").map(String.init) ?? []
+                candidate = replaced.isEmpty ? nil : ran
+            } else {
+                replaced = []
+                candidate = ran != nil && ran != scenario.machine.image ? ran : nil
+            }
+            let prepared = try Runner.prepare(scenario, generation: candidate, machines: replaced)
             return Replay(bundle: bundle, directory: dir, prepared: prepared)
         } catch {
             try? FileManager.default.removeItem(at: dir)
@@ -55,14 +62,16 @@ public struct Replay: Sendable {
     /// payload the one it ran with. Throws a bad-input error for what is not here.
     public func prepare(on runner: Runner) async throws -> Runner.Prepared {
         for ref in prepared.generations.values { _ = try await runner.generation(ref) }
-        if let files = prepared.scenario.machine.system {
+        for files in prepared.scenario.machines.compactMap(\.spec.system) {
             let g = try await offload { try Generation.of(files) }
             if let want = pins[g.name], want != g.digest {
                 throw RehearsalError(.badImage, "\(files.path) is not the system the bundle ran: its digest is \(g.shortDigest), not \(want.prefix(12))")
             }
         }
+        // The bundle's payload is its subject machine's (the one it describes).
+        let subject = prepared.scenario.machines.firstIndex { $0.name == prepared.subject } ?? 0
         guard let want = bundle.payload else { return prepared }
-        let here = try await runner.payloadDirectory(prepared)
+        let here = try await runner.payloadDirectory(prepared.role(prepared.scenario.machines[subject].name, network: nil))
         if let here, (try? Bundle.treeDigest(here)) == want.digest { return prepared }
         if bundle.payloadIncluded {
             let copy = directory.appendingPathComponent("payload")
@@ -73,7 +82,7 @@ public struct Replay: Sendable {
                 throw RehearsalError(.badScenario, "the bundle's payload has a link leading out of it: \(rel)", file: bundle.file)
             }
             var p = prepared
-            p.scenario.machine.payload = .directory(directory.appendingPathComponent("payload").path)
+            p.scenario.machines[subject].spec.payload = .directory(directory.appendingPathComponent("payload").path)
             return p
         }
         throw RehearsalError(.badScenario, "its payload (\(want.name)) is not the one the bundle ran: \(here.map { "\($0.path) has other files" } ?? "it is not here")",

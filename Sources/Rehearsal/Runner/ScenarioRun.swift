@@ -63,7 +63,7 @@ public actor ScenarioRun {
         // The first machine lives in the run directory itself; others (named)
         // in a folder each, so that every machine keeps its own transcripts.
         var dir = directory, domain = "rehearse-\(runID)"
-        if let machineName, !machines.isEmpty || machineName != "machine" {
+        if let machineName, machineName != "machine" || scenario.hasSeveralMachines || !machines.isEmpty {
             dir = directory.appendingPathComponent(Runner.slug(machineName))
             domain += "-\(Runner.slug(machineName))"
         }
@@ -75,14 +75,15 @@ public actor ScenarioRun {
             }
             let building = Stopwatch()
             let (g, h, payload) = try await runner.materials(p, generation: generation)
-            if machines.isEmpty { payloadUsed = payload }
             // Building an image (once, then cached) is not the scenario's time.
             deadline = deadline.later(by: building.seconds)
-            // Machines boot at once: only the subject's system is the result's.
-            if machineName == nil || (p.subject.map { $0 == machineName } ?? (result.image == nil)) {
+            // Machines boot at once: the subject's system and payload are the
+            // result's (with no subject named, the first machine's to get here).
+            if machineName == nil || (p.subject.map { $0 == machineName } ?? (result.imageDigest == nil)) {
                 result.image = g.name
                 result.imageDigest = g.digest
                 result.kernelRelease = g.kernelRelease
+                payloadUsed = payload
             }
             result.uri = h.uri
             result.accelerator = h.accelerator.rawValue

@@ -6,11 +6,15 @@ extension Runner {
     /// with the `machine:` settings of the scenario `file` when given, its
     /// transcripts in a run directory of its own. A failed unit does not
     /// stop it (the person is there to see it). The caller owns the machine
-    /// and destroys it; a boot that fails leaves nothing running.
-    public func shellMachine(_ candidate: String, scenario file: String?) async throws -> (machine: Machine, directory: URL) {
-        let p: Prepared
+    /// and destroys it; a boot that fails leaves nothing running. In a
+    /// scenario with several machines, `machine` (default: the first) is the
+    /// one whose settings it boots with, alone and with no network.
+    public func shellMachine(_ candidate: String, scenario file: String?, machine name: String? = nil) async throws -> (machine: Machine, directory: URL) {
+        var p: Prepared
         if let file {
-            p = try Runner.prepare(files: [file], generation: candidate)[0]
+            let named = name.map { [$0] } ?? []
+            p = try Runner.prepare(files: [file], generation: candidate, machines: named)[0]
+            p = p.role(try p.scenario.machinesNamed(named)[0], network: nil)
         } else {
             let spec = MachineSpec(image: candidate, imageLine: 0, memoryMiB: MachineSpec.defaultMemoryMiB, cpus: 1)
             p = try Runner.prepare(Scenario.empty(machine: spec, name: "shell"), generation: candidate)

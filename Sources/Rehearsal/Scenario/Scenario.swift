@@ -21,19 +21,6 @@ public struct Scenario: Sendable {
     /// Whether steps must say which machine they run on.
     public var hasSeveralMachines: Bool { machines.count > 1 }
 
-    /// The names of the machines a candidate replaces (`gate --machine`,
-    /// `compare --machine`): those named, in the scenario's order, or
-    /// every machine when none is named. A scenario written with one
-    /// `machine:` has its machine replaced whatever the names: that machine
-    /// is the host being upgraded. A name it does not have is refused.
-    public func machinesNamed(_ names: [String]) throws -> [String] {
-        let all = machines.map(\.name)
-        guard !names.isEmpty, hasSeveralMachines else { return all }
-        if let unknown = names.first(where: { !all.contains($0) }) {
-            throw RehearsalError.badScenario(file: file, line: nil, "no machine `\(unknown)` here (its machines: \(all.joined(separator: ", ")))")
-        }
-        return all.filter(names.contains)
-    }
     /// Seconds for the whole scenario, boot included.
     public var timeout: Double
     public var steps: [Step]
@@ -315,5 +302,21 @@ public struct ConsolePattern: @unchecked Sendable {
         let ns = NSRange(text.startIndex..., in: text)
         guard let m = regex.firstMatch(in: text, range: ns) else { return nil }
         return Range(m.range, in: text)
+    }
+}
+
+extension Scenario {
+    /// The names of the machines a candidate replaces (`gate --machine`,
+    /// `compare --machine`): those named, in the scenario's order, or every
+    /// machine when none is named. A scenario written with one `machine:`
+    /// has its machine replaced whatever the names: that machine is the host
+    /// being upgraded. A name it does not have is refused.
+    public func machinesNamed(_ names: [String]) throws -> [String] {
+        let all = machines.map(\.name)
+        guard !names.isEmpty, all != ["machine"] else { return all }
+        if let unknown = names.first(where: { !all.contains($0) }) {
+            throw RehearsalError.badScenario(file: file, line: nil, "no machine `\(unknown)` here (its machines: \(all.joined(separator: ", ")))")
+        }
+        return all.filter(names.contains)
     }
 }
