@@ -61,7 +61,8 @@ struct GateCommand: AsyncParsableCommand {
         reporter.summary(results)
         let decision = GateRecord.decide(results, dryRun: dryRun)
         var record = GateRecord(candidate: candidate, results: results, decision: decision, command: command)
-        record.machines = machines.isEmpty ? nil : machines
+        // Recorded only where it chose: a single `machine:` is always replaced.
+        record.machines = machines.isEmpty || !prepared.contains(where: \.scenario.hasSeveralMachines) ? nil : machines
         let shown = GateHistoryTable.display(command)
         var status: Int32
         switch decision {
@@ -105,7 +106,7 @@ enum GateHistoryTable {
         f.dateFormat = "yyyy-MM-dd HH:mm:ss"
         f.timeZone = TimeZone(identifier: "UTC")
         let rows = [["TIME (UTC)", "CANDIDATE", "DIGEST", "SCENARIOS", "DECISION", "STATUS", "COMMAND"]] + records.map { r in
-            [f.string(from: r.time), r.candidate, String((r.candidateDigest ?? "-").prefix(12)),
+            [f.string(from: r.time), r.candidate + (r.machines.map { " on " + $0.joined(separator: ",") } ?? ""), String((r.candidateDigest ?? "-").prefix(12)),
              "\(r.scenarios.filter { $0.outcome == .passed }.count)/\(r.scenarios.count) passed",
              r.decision.rawValue, r.commandStatus.map(String.init) ?? "-", display(r.command)]
         }

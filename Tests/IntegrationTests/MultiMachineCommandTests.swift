@@ -142,6 +142,9 @@ import Testing
         // The decision names the candidate's digest, not the client's generation.
         let g = try await TestGuest.runner.generation(Candidate.named(candidate, searchPaths: ImageRecipe.searchPaths(scenarioFile: nil)))
         #expect(h.first?.candidateDigest == g.digest)
+        let table = try CommandLineTests.start(["gate", "--history"])
+        #expect(await table.wait(60) == 0)
+        #expect(table.out.contains("\(candidate) on server"), "\(table.out)")
     }
 
     /// Both sides boot the same roles: the server boots OLD or NEW and is
