@@ -144,16 +144,9 @@ import Testing
 
     @Test func aGatesCandidateStandsInOnlyForTheMachinesItNames() throws {
         let f = FileManager.default.temporaryDirectory.appendingPathComponent("gate-machines-\(UUID().uuidString.prefix(8)).yaml")
-        try """
-        machines:
-          server: {generation: debian}
-          client: {generation: debian}
-        steps:
-          - succeed: "true"
-            on: server
-        """.write(to: f, atomically: true, encoding: .utf8)
+        try SharedScenarios.debianPair.write(to: f, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: f) }
-        setenv("REHEARSE_IMAGES", URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Images").standardized.path, 1)
+        SharedScenarios.useRepositoryImages()
         let p = try Runner.prepare(files: [f.path], generation: "tiny", machines: ["client"])[0]
         #expect(p.scenario.machines.map(\.spec.image) == ["debian", "tiny"])
         #expect(p.subject == "client")

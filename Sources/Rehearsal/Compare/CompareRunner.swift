@@ -65,7 +65,7 @@ public struct CompareRunner: Sendable {
             scenario.scenario.machines[i].spec.image = g.name
             scenario.scenario.machines[i].spec.system = nil
         }
-        let several = scenario.scenario.hasSeveralMachines || !scenario.scenario.networks.isEmpty
+        let several = scenario.scenario.bootsRoles
         let probed = replaced[0]
         scenario.subject = probed
         scenario.replaced = replaced

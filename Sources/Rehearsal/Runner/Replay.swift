@@ -69,7 +69,7 @@ public struct Replay: Sendable {
             }
         }
         // The bundle's payload is its subject machine's (the one it describes).
-        let subject = prepared.scenario.machines.firstIndex { $0.name == prepared.subject } ?? 0
+        let subject = prepared.subjectIndex
         guard let want = bundle.payload else { return prepared }
         let here = try await runner.payloadDirectory(prepared.role(prepared.scenario.machines[subject].name, network: nil))
         if let here, (try? Bundle.treeDigest(here)) == want.digest { return prepared }

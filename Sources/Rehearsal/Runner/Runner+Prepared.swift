@@ -19,6 +19,9 @@ extension Runner {
         /// compare side's); nil when none was. A bundle keeps it for replay.
         public var replaced: [String]?
 
+        /// Where the subject is among the scenario's machines (the first when none is named).
+        var subjectIndex: Int { scenario.machines.firstIndex { $0.name == subject } ?? 0 }
+
         /// The machine's generation; nil when it boots a system given as files.
         public var machineGeneration: GenerationReference? {
             scenario.machine.system == nil ? generations[scenario.machine.image] : nil

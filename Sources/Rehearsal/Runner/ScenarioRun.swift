@@ -113,7 +113,7 @@ public actor ScenarioRun {
                  bootCheck: Bool = true) async throws -> [String: Machine] {
         let roles = p.scenario.machines
         func replacement(for name: String) -> Generation? { replacing.contains(name) ? generation : nil }
-        if roles.count == 1, p.scenario.networks.isEmpty {
+        if !p.scenario.bootsRoles {
             return [roles[0].name: try await boot(p, generation: replacement(for: roles[0].name), bootCheck: bootCheck)]
         }
         let plan = p.scenario.networkPlan()
@@ -335,7 +335,7 @@ public actor ScenarioRun {
     /// Writes the run's bundle (`Bundle`), once its machines are gone and their transcripts complete.
     private func writeBundle(host: Bundle.Host) async throws -> URL {
         // The machine the result is about: the first a candidate replaced.
-        let m = scenario.machines.first { $0.name == prepared.subject }?.spec ?? scenario.machine
+        let m = scenario.machines[prepared.subjectIndex].spec
         var settings: [String: String] = ["image": result.image ?? m.image, "memory": "\(m.memoryMiB) MiB", "cpus": "\(m.cpus)"]
         if scenario.hasSeveralMachines, let replaced = prepared.replaced { settings["replaced"] = replaced.joined(separator: ",") }
         switch m.payload {

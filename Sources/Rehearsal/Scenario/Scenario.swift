@@ -20,6 +20,9 @@ public struct Scenario: Sendable {
     }
     /// Whether steps must say which machine they run on.
     public var hasSeveralMachines: Bool { machines.count > 1 }
+    /// Whether its machines boot as named roles on networks (each in a
+    /// folder of its own) rather than as the one plain machine.
+    public var bootsRoles: Bool { hasSeveralMachines || !networks.isEmpty }
 
     /// Seconds for the whole scenario, boot included.
     public var timeout: Double
