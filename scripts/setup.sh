@@ -9,6 +9,7 @@ packages=(
   qemu-system-x86 qemu-utils                              # the hypervisor and qemu-img
   cpio xz-utils ca-certificates                           # image recipes: initramfs, kernel extraction
   mmdebstrap e2fsprogs fdisk dpkg                         # the debian recipe: root tree, ext4 from a directory, partition table, .deb packages
+  rsync zstd                                              # host capture: the mirror of the host; the debian recipe packs its tree
   pkg-config procps                                       # pkg-config finds libvirt for SwiftPM; pgrep, used by tests to prove nothing is left running
   genisoimage                                             # cloud-init NoCloud seeds (ISO 9660, label cidata)
   chromium                                                # the tests render the HTML compare report in headless Chromium

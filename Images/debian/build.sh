@@ -17,7 +17,8 @@
 # Both ship the demo service rehearse-demo 1.0 and the older of the two Debian
 # kernels. The payload `repo/` is a local APT repository holding rehearse-demo
 # 1.0, 2.0 and 3.0 and the newer kernel (bookworm-security); scenarios attach it
-# with `payload: image:debian/repo`.
+# with `payload: image:debian/repo`. The payload `host-tree/tree.tar.zst` is the
+# debian tree packed whole, for the tests of `rehearse host capture --root`.
 # The guest gives root shells with no password on ttyS0 (with the kernel log)
 # and ttyS1 (the harness's channel), except debian-cloud. No network is configured.
 set -euo pipefail
@@ -152,6 +153,11 @@ build() {
   cp "$work/root/boot/initrd.img-$rel" "$out/initrd"
   step "install GRUB for BIOS boot"
   grub_install "$work/root" "$work/disk" "$rel"
+  # The tree as a host that `rehearse host capture --root` can stand in for
+  # (the tests unpack it and make it look like a host of its own).
+  step "pack the tree as the payload host-tree (for capture tests)"
+  mkdir -p "$out/host-tree"
+  tar -C "$work/root" --numeric-owner --xattrs --acls -cf - . | zstd -q -T0 -3 -o "$out/host-tree/tree.tar.zst"
   step "make the ext4 root from the tree and a partitioned ${size_mib} MiB disk"
   disk_from_tree "$work/root" "$work/disk.raw"
   step "convert the disk to qcow2"
@@ -205,7 +211,7 @@ build() {
    "kernel": "vmlinuz", "initrd": "initrd", "cmdline": "cmdline", "kernelRelease": "$rel", "disk": "disk-cloud.qcow2",
    "parent": "debian", "description": "debian as a stock cloud image: cloud-init reading NoCloud seeds, root locked, no autologin"}
  ],
- "payloads": {"repo": "repo"}}
+ "payloads": {"repo": "repo", "host-tree": "host-tree"}}
 JSON
   step "done: Debian $suite, kernel $rel; payload kernel $(cat "$out/repo/kernel-release")"
 }

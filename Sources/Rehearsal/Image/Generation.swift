@@ -42,6 +42,11 @@ public struct Generation: Sendable, Codable, Equatable {
     /// When set, every machine gets a fresh, empty ext4 root disk with this
     /// label (what `nixos-rebuild build-vm` gives a NixOS system).
     public var freshRootLabel: String? = nil
+    /// For a capture of a host: how the copy was changed to run as a VM, one line each.
+    public var adaptations: [String]? = nil
+    /// Units that cannot work in a VM (a captured host's hardware and
+    /// network services): the boot check allows them to fail.
+    public var expectedFailures: [String]? = nil
 
     public var shortDigest: String { String(digest.prefix(12)) }
 

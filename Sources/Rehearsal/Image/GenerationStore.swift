@@ -105,7 +105,8 @@ public enum GenerationStore {
             return d
         }
         return generations.map { g in
-            guard g.recipe != "-", g.nixStore == nil else { return nil }  // a host file or a Nix closure: not ours to seal
+            // A host file or a Nix closure is not ours to seal; a capture's digest is its host's file manifest, not its disk's bytes.
+            guard g.recipe != "-", g.recipe != "host", g.nixStore == nil else { return nil }
             var files: [(role: String, digest: String)] = []
             for (role, path) in [("kernel", g.kernel), ("initrd", g.initrd), ("disk", g.disk)] {
                 guard let path else { continue }
@@ -127,8 +128,13 @@ public enum GenerationStore {
 
     /// Every built generation, newest build first.
     public static func all(state: StateDirectory) -> [Generation] {
-        let dirs = (try? FileManager.default.contentsOfDirectory(at: state.images, includingPropertiesForKeys: nil)) ?? []
-        return dirs.filter { !$0.lastPathComponent.hasPrefix(".") }
+        func subdirectories(_ url: URL) -> [URL] {
+            ((try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)) ?? [])
+                .filter { !$0.lastPathComponent.hasPrefix(".") }
+        }
+        // Recipe builds, and each capture's builds (`host/NAME/DIGEST`).
+        let dirs = subdirectories(state.images) + subdirectories(state.hostCaptures).flatMap(subdirectories)
+        return dirs
             .compactMap { try? load(directory: $0) }
             .flatMap(\.generations)
             .sorted { ($0.builtAt, $0.name) > ($1.builtAt, $1.name) }

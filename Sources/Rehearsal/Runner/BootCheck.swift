@@ -52,7 +52,8 @@ public struct BootCheck: Sendable {
     func checkUnits(on machine: Machine, when: String, allowing allowed: Set<String>, deadline: Deadline) async throws {
         let failed = try await machine.run("test -d /run/systemd/system || exit 0; systemctl --failed --no-legend --plain | awk '{print $1}'",
                                            deadline: deadline)
-        let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowed.contains($0) }
+        let expected = Set(await machine.generation.expectedFailures ?? [])
+        let units = failed.stdoutText.split(separator: "\n").map(String.init).filter { !$0.isEmpty && !allowed.contains($0) && !expected.contains($0) }
         guard units.isEmpty else {
             let quoted = units.map(ShellProtocol.shellQuote).joined(separator: " ")
             let why = try? await machine.run("for u in \(quoted); do systemctl status --no-pager --lines=0 \"$u\"; journalctl --no-pager -o short-monotonic -b -n 15 -u \"$u\"; echo; done",

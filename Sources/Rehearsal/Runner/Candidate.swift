@@ -8,15 +8,14 @@ public enum Candidate: Sendable {
     case files(SystemFiles)
 
     /// Reads `text`: a path to a disk image (checked: `DiskImageCheck`) or a
-    /// NixOS system, else a generation or recipe name looked for in `searchPaths`.
+    /// NixOS system, else a generation or recipe name looked for in `searchPaths`, or a capture of a host.
     public static func named(_ text: String, searchPaths: [URL]) throws -> Candidate {
         if let files = SystemFiles.detect(text) {
             // A bad disk image is refused here, before `compare` boots anything.
             if case let .diskImage(path, format) = files { try DiskImageCheck.check(path, declared: format) }
             return .files(files)
         }
-        let (recipe, name) = try ImageRecipe.resolve(text, searchPaths: searchPaths)
-        return .generation(Runner.GenerationReference(recipe: recipe, name: name))
+        return .generation(try Runner.GenerationReference.named(text, searchPaths: searchPaths))
     }
 }
 

@@ -39,12 +39,31 @@ extension Runner {
     }
 
     public struct GenerationReference: Sendable {
-        public var recipe: ImageRecipe
+        /// The recipe that builds it; nil for a capture of a host.
+        public var recipe: ImageRecipe?
         /// nil: the recipe's first generation.
         public var name: String?
+        /// A host's capture (`rehearse host capture`), found when the scenario was read.
+        public var captured: Generation?
         public init(recipe: ImageRecipe, name: String?) {
             self.recipe = recipe
             self.name = name
+        }
+        public init(captured: Generation) {
+            self.name = captured.name
+            self.captured = captured
+        }
+
+        /// What `reference` names: a generation or recipe that a recipe in
+        /// `searchPaths` builds, else a capture of a host under `state`.
+        public static func named(_ reference: String, searchPaths: [URL], state: StateDirectory = .fromEnvironment()) throws -> GenerationReference {
+            do {
+                let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: searchPaths)
+                return GenerationReference(recipe: recipe, name: name)
+            } catch RehearsalError.Code.unknownImage {
+                guard let g = HostCapture.latest(reference, state: state) else { throw RehearsalError.imageNotFound(reference, searched: searchPaths.map(\.path) + ["the captures in \(state.hostCaptures.path)"]) }
+                return GenerationReference(captured: g)
+            }
         }
     }
 
@@ -65,8 +84,7 @@ extension Runner {
         let paths = ImageRecipe.searchPaths(scenarioFile: f)
         func find(_ reference: String, line: Int) throws -> GenerationReference {
             do {
-                let (recipe, name) = try ImageRecipe.resolve(reference, searchPaths: paths)
-                return GenerationReference(recipe: recipe, name: name)
+                return try GenerationReference.named(reference, searchPaths: paths)
             } catch let e as RehearsalError {
                 throw e.at(f, line: line)
             }

@@ -100,14 +100,16 @@ public final class Runner: Sendable {
     public func generation(_ ref: GenerationReference) async throws -> Generation {
         let options = self.options
         let pinned = { (name: String) in options.pins[name].flatMap { d in GenerationStore.all(state: options.state).first { $0.digest == d } } }
-        if let g = pinned(ref.name ?? ref.recipe.name) { return g }
-        let built = try await build(ref.recipe)
+        if let g = ref.captured { return g }
+        guard let recipe = ref.recipe else { throw RehearsalError.infrastructure("generation \(ref.name ?? "?") has neither a recipe nor a capture") }
+        if let g = pinned(ref.name ?? recipe.name) { return g }
+        let built = try await build(recipe)
         guard let g = ref.name.map({ built.generation(named: $0) }) ?? built.generations.first else {
-            throw RehearsalError.infrastructure("recipe \(ref.recipe.name) built no generation \(ref.name ?? "")")
+            throw RehearsalError.infrastructure("recipe \(recipe.name) built no generation \(ref.name ?? "")")
         }
         if let want = options.pins[g.name], want != g.digest {
             if let old = pinned(g.name) { return old }
-            throw RehearsalError(.unknownImage, "generation \(g.name) \(want.prefix(12)) is not built here: recipe \(ref.recipe.name) builds \(g.shortDigest) now (its inputs changed), and no older build has that digest")
+            throw RehearsalError(.unknownImage, "generation \(g.name) \(want.prefix(12)) is not built here: recipe \(recipe.name) builds \(g.shortDigest) now (its inputs changed), and no older build has that digest")
         }
         return g
     }
@@ -135,8 +137,7 @@ public final class Runner: Sendable {
             // time; a scenario written in Swift names them as it goes.
             if let ref = generations[name] { return try await generation(ref) }
             do {
-                let (recipe, generationName) = try ImageRecipe.resolve(name, searchPaths: paths)
-                return try await generation(GenerationReference(recipe: recipe, name: generationName))
+                return try await generation(GenerationReference.named(name, searchPaths: paths, state: options.state))
             } catch let e as RehearsalError where e.code.kind == .badInput {
                 // A Swift scenario named it: the scenario's failure.
                 throw RehearsalError.scenario(e.description)

@@ -73,6 +73,7 @@ public enum HostCommand {
     private static func readLines(_ fd: Int32, onLine: (@Sendable (String) -> Void)?) -> Data {
         var all = Data()
         var pending = Data()
+        var afterCR = false
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = read(fd, &buffer, buffer.count)
@@ -80,8 +81,11 @@ public enum HostCommand {
             if n <= 0 { break }
             all.append(contentsOf: buffer[0..<n])
             pending.append(contentsOf: buffer[0..<n])
-            while let nl = pending.firstIndex(of: 10) {
-                onLine?(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+            // A carriage return ends a line too (progress meters redraw one line with it).
+            while let nl = pending.firstIndex(where: { $0 == 10 || $0 == 13 }) {
+                let line = pending[pending.startIndex..<nl]
+                if !(line.isEmpty && afterCR) { onLine?(String(decoding: line, as: UTF8.self)) }
+                afterCR = pending[nl] == 13
                 pending = Data(pending[(nl + 1)...])
             }
         }
