@@ -14,7 +14,7 @@ struct Rehearse: AsyncParsableCommand {
         scenario or image, 3 infrastructure failure (libvirt, QEMU, the host), 130 interrupted.
         """,
         version: Version.rehearsal,
-        subcommands: [RunCommand.self, ShellCommand.self, AttachCommand.self, ContinueCommand.self, StopCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, HostGroupCommand.self, SnapshotsCommand.self, ReplayCommand.self, ImageCommand.self, CleanCommand.self]
+        subcommands: [RunCommand.self, ShellCommand.self, AttachCommand.self, ContinueCommand.self, StopCommand.self, CompareCommand.self, GateCommand.self, GenerationsCommand.self, HostGroupCommand.self, PreviewCommand.self, SnapshotsCommand.self, ReplayCommand.self, ImageCommand.self, CleanCommand.self]
     )
 
     /// The one place the program exits. Commands throw: `ExitCode` for a

@@ -6,42 +6,10 @@ import Testing
 /// host of its own (the debian recipe's tree, unpacked), booted under TCG by
 /// GRUB from the captured disk.
 @Suite(.serialized) struct HostCaptureRunTests {
-    /// The debian tree, unpacked and turned into a stand-in host: its own
-    /// fstab, no harness shell, a network service and a hardware service
-    /// that fail outside a VM of ours, a cache, scratch, and a secret.
-    static func makeHost() async throws -> URL {
-        let built = try await TestGuest.runner.build(try ImageRecipe.resolve("debian", searchPaths: [TestGuest.repo.appendingPathComponent("Images")]).recipe)
-        let tarball = try #require(built.payloads["host-tree"]).appendingPathComponent("tree.tar.zst")
-        let root = TestGuest.runs.appendingPathComponent("host-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try HostCommand.run(["tar", "-C", root.path, "-I", "zstd", "--numeric-owner", "--xattrs", "--acls", "-xpf", tarball.path], timeout: 600)
-        let setup = """
-        set -e
-        cd "$1"
-        rm -r etc/systemd/system/serial-getty@ttyS1.service.d etc/systemd/system/getty.target.wants/serial-getty@ttyS1.service
-        printf 'UUID=0b1c1d2e-0000-4000-8000-000000000001 / ext4 errors=remount-ro 0 1\\nUUID=0b1c1d2e-0000-4000-8000-000000000002 none swap sw 0 0\\n' > etc/fstab
-        printf '[Unit]\\nDescription=the host network\\n[Service]\\nType=oneshot\\nExecStart=/bin/false\\n[Install]\\nWantedBy=multi-user.target\\n' > etc/systemd/system/networking.service
-        printf '[Unit]\\nDescription=disk health\\n[Service]\\nExecStart=/bin/false\\n[Install]\\nWantedBy=multi-user.target\\n' > etc/systemd/system/smartmontools.service
-        ln -s /etc/systemd/system/networking.service etc/systemd/system/multi-user.target.wants/networking.service
-        ln -s /etc/systemd/system/smartmontools.service etc/systemd/system/multi-user.target.wants/smartmontools.service
-        mkdir -p srv/secret var/cache/apt/archives
-        echo key > srv/secret/key
-        head -c 1048576 /dev/zero > var/cache/apt/archives/big_1.0_all.deb
-        echo scratch > tmp/scratch
-        """
-        try HostCommand.run(["sh", "-c", setup, "sh", root.path])
-        return root
-    }
-
-    /// What must not change on the host: every path's type, mode, owner, size, times (ctime too), and the bytes of its state.
-    static func hostFingerprint(_ root: URL) throws -> String {
-        try HostCommand.run(["sh", "-c", "cd \"$1\" && find . -printf '%P %y %m %U %G %s %T@ %C@\\n' | LC_ALL=C sort | sha256sum && tar -cf - etc var/lib/dpkg var/lib/apt var/cache/apt | sha256sum", "sh", root.path], timeout: 600)
-    }
-
     @Test func aCapturedTreeBootsByGrubAdaptedAndAgainUnchangedIsReused() async throws {
-        let root = try await Self.makeHost()
+        let root = try await HostTree.make()
         defer { try? FileManager.default.removeItem(at: root) }
-        let before = try Self.hostFingerprint(root)
+        let before = try HostTree.fingerprint(root)
         let capture = { var c = HostCapture(); c.root = root.path; c.excludes = ["/srv/secret"]; return c }()
         let first = try await offload { try capture.run(state: TestGuest.state) }
         let g = first.generation
@@ -56,7 +24,7 @@ import Testing
         let disk = try #require(g.disk)
         #expect(try FileManager.default.attributesOfItem(atPath: disk)[.posixPermissions] as? Int == 0o400)
         #expect(try FileManager.default.attributesOfItem(atPath: TestGuest.state.hostCaptures.path)[.posixPermissions] as? Int == 0o700)
-        #expect(try Self.hostFingerprint(root) == before)
+        #expect(try HostTree.fingerprint(root) == before)
 
         let rel = try #require(g.kernelRelease)
         let p = try TestGuest.scenario("""
@@ -86,7 +54,7 @@ import Testing
         #expect(second.reused)
         #expect(second.generation.digest == g.digest)
         #expect(second.plan.bytesToCopy * 100 < second.plan.bytes, "\(second.plan.bytesToCopy) of \(second.plan.bytes)")
-        #expect(try Self.hostFingerprint(root) == before)
+        #expect(try HostTree.fingerprint(root) == before)
     }
 
     @Test func aTreeThatIsNotASystemIsRefusedInOneLine() async throws {

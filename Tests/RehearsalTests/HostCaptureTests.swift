@@ -86,4 +86,18 @@ import Testing
         #expect(!HostCapture.validName(".hidden"))
         #expect(!HostCapture.validName(""))
     }
+
+    @Test func aCommandThatIsNotAptIsRefusedNamingWhatIs() throws {
+        let e = #expect(throws: RehearsalError.self) { try AptCommand(["dnf", "upgrade"]) }
+        #expect(e?.exitStatus == 2)
+        #expect(e?.description.contains("apt-get or apt with install") == true, "\(e?.description ?? "")")
+        #expect(throws: RehearsalError.self) { try AptCommand(["apt-get", "update"]) }
+        #expect(try AptCommand(["/usr/bin/apt", "install", "-y", "nginx"]).action == "install")
+    }
+
+    @Test func theGuestRunsTheCommandAsGivenNeverDownloading() throws {
+        let c = try AptCommand(["apt-get", "install", "-y", "it's"])
+        #expect(c.guestCommand == "'env' 'DEBIAN_FRONTEND=noninteractive' 'apt-get' 'install' '-y' 'it'\\''s' '-o' 'APT::Get::Download=false'")
+        #expect(c.downloadArgv == ["apt-get", "install", "-y", "it's", "--download-only", "--yes", "--quiet"])
+    }
 }

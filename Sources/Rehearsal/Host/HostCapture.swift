@@ -116,10 +116,13 @@ public struct HostCapture: Sendable {
 
     /// SHA-256 over the sorted manifest of `tree`: one record per file of its
     /// relative path, type, mode, owner, group, size, modification time and
-    /// link target. Access and change times are left out: reading a file or
-    /// copying it again must not change the digest.
+    /// link target (a directory: its path, mode and owner). Access and change
+    /// times are left out: reading a file or copying it again must not change the digest.
     static func manifestDigest(of tree: String) throws -> String {
-        let script = "cd \"$1\" && find . -printf '%P\\t%y\\t%#m\\t%U\\t%G\\t%s\\t%T@\\t%l\\0' | LC_ALL=C sort -z | sha256sum"
+        // A directory's size and time change with its entries, which are
+        // in the manifest anyway; and a mount point or /tmp, whose contents
+        // are left out, changes them all the time.
+        let script = "cd \"$1\" && find . \\( -type d -printf '%P\\t%y\\t%#m\\t%U\\t%G\\0' \\) -o -printf '%P\\t%y\\t%#m\\t%U\\t%G\\t%s\\t%T@\\t%l\\0' | LC_ALL=C sort -z | sha256sum"
         let out = try HostCommand.run(["sh", "-c", script, "sh", tree])
         guard let sum = out.split(separator: " ").first, sum.count == 64 else {
             throw RehearsalError.infrastructure("the manifest of \(tree) gave no digest: \(out)")
