@@ -27,6 +27,9 @@ struct GateCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The candidate generation (a name from `rehearse generations`, or a recipe).") var candidate: String?
+    @Flag(help: "Instead of a candidate: preview COMMAND (an APT command) on a fresh capture of this host, or of --root, as `rehearse preview` does; COMMAND then runs on the host (chrooted into --root) only if the preview passed.")
+    var preview = false
+    @OptionGroup var previewOptions: PreviewOptions
     @Option(name: .customLong("scenario"), help: "A scenario to rehearse (repeat for more).") var scenarios: [String] = []
     @Option(name: .customLong("machine"), help: "In a scenario with several machines, one the candidate replaces (repeat for more; default: every machine).") var machines: [String] = []
     @Flag(help: "Decide, record the decision, but never run COMMAND.") var dryRun = false
@@ -37,8 +40,13 @@ struct GateCommand: AsyncParsableCommand {
 
     func validate() throws {
         if history { return }
-        guard candidate != nil else { throw ValidationError("--candidate is required") }
-        guard !scenarios.isEmpty else { throw ValidationError("at least one --scenario is required") }
+        if preview {
+            guard candidate == nil else { throw ValidationError("--preview rehearses on a capture of the host: it takes no --candidate") }
+        } else {
+            guard candidate != nil else { throw ValidationError("--candidate is required (or --preview)") }
+            guard !scenarios.isEmpty else { throw ValidationError("at least one --scenario is required") }
+            guard previewOptions.root == "/" else { throw ValidationError("--root goes with --preview") }
+        }
         guard !command.isEmpty else { throw ValidationError("the command to gate follows `--`, e.g. -- apt-get dist-upgrade") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
@@ -50,6 +58,7 @@ struct GateCommand: AsyncParsableCommand {
             GateHistoryTable.print(log.records())
             return
         }
+        if preview { return try await runPreview(log: log) }
         let candidate = self.candidate!
         let prepared = try Runner.prepare(files: scenarios, generation: candidate, machines: machines)
         Interruption.shared.install()
@@ -84,6 +93,43 @@ struct GateCommand: AsyncParsableCommand {
         case .noVerdict:
             terminal.line("gate: no verdict (the rehearsal itself failed); not running: \(shown)")
             status = results.contains { $0.outcome == .interrupted } ? 130 : 3
+        }
+        do { try log.append(record) } catch {
+            FileHandle.standardError.write(Data("rehearse: could not record the decision in \(log.file.path): \(error)\n".utf8))
+        }
+        throw ExitCode(status)
+    }
+
+    /// `gate --preview`: the preview decides; COMMAND then runs on the host,
+    /// or inside the --root tree (chrooted), never on the real root for a tree.
+    func runPreview(log: GateHistory) async throws {
+        let result = try await PreviewCommand.preview(previewOptions, scenarios: scenarios, connection: connection, command: command)
+        let decision = GateRecord.decide([result.run], dryRun: dryRun)
+        var record = GateRecord(candidate: "preview of \(previewOptions.root == "/" ? "this host" : previewOptions.root)", results: [result.run], decision: decision, command: command)
+        record.candidateDigest = result.generation.digest
+        let root = previewOptions.root
+        let argv = TreeCommand.argv(root: root, command: command)
+        let shown = GateHistoryTable.display(command) + (root == "/" ? "" : " (chrooted into \(root))")
+        let status: Int32
+        switch decision {
+        case .ran:
+            print("gate: the preview passed; running: \(shown)")
+            var s: Int32
+            do { s = try HostProgram.run(argv) } catch {
+                FileHandle.standardError.write(Data("rehearse: \(error)\n".utf8))
+                s = 127
+            }
+            record.commandStatus = s
+            status = s
+        case .wouldRun:
+            print("gate: the preview passed; would run (dry run): \(shown)")
+            status = 0
+        case .refused:
+            print("gate: refused: the preview failed; not running: \(shown)")
+            status = 1
+        case .noVerdict:
+            print("gate: no verdict (the preview itself failed); not running: \(shown)")
+            status = result.run.outcome == .interrupted ? 130 : 3
         }
         do { try log.append(record) } catch {
             FileHandle.standardError.write(Data("rehearse: could not record the decision in \(log.file.path): \(error)\n".utf8))

@@ -25,6 +25,7 @@ struct PreviewCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: PreviewOptions
+    @Option(name: .customLong("scenario"), help: "A scenario whose steps run after COMMAND and the reboot (repeatable).") var scenarios: [String] = []
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Write the preview (verdict, steps, comparison, timings) as JSON.") var json: String?
     @Option(help: "Write the before/after comparison as a self-contained HTML report.") var html: String?
@@ -35,7 +36,7 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let result = try await PreviewCommand.preview(options, connection: connection, command: command)
+        let result = try await PreviewCommand.preview(options, scenarios: scenarios, connection: connection, command: command)
         do {
             if let json { try JSONCoding.encoder.encode(result).write(to: URL(fileURLWithPath: json)) }
             if let html, let c = result.comparison { try CompareReport.html(c).write(toFile: html, atomically: true, encoding: .utf8) }
@@ -46,12 +47,12 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 
     /// Runs a preview with the terminal's progress and prints its report; shared with `gate --preview`.
-    static func preview(_ options: PreviewOptions, connection: ConnectionOptions, command: [String]) async throws -> Preview.Result {
+    static func preview(_ options: PreviewOptions, scenarios: [String], connection: ConnectionOptions, command: [String]) async throws -> Preview.Result {
         var preview = Preview(command: try AptCommand(command))
         preview.capture.root = options.root
         preview.capture.name = options.name
         preview.capture.excludes = options.excludes
-        preview.scenarios = try Runner.prepare(files: options.scenarios)
+        preview.scenarios = try Runner.prepare(files: scenarios)
         if let several = preview.scenarios.first(where: { $0.scenario.hasSeveralMachines }) {
             throw RehearsalError.badScenario(file: several.scenario.file, line: nil, "preview runs a scenario's steps on the one captured machine; this one has several machines")
         }
@@ -92,11 +93,10 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 }
 
-/// What `preview` and `gate --preview` share: the host to capture and the scenarios to run.
+/// What `preview` and `gate --preview` share: the host to capture.
 struct PreviewOptions: ParsableArguments {
     @Option(help: "Preview on this tree instead of / (its own APT sources, lists and dpkg database).") var root = "/"
     @Option(help: "The capture's generation name.") var name = "host"
     @Option(name: .customLong("exclude"), help: "Leave out of the capture paths matching this rsync pattern (repeatable).") var excludes: [String] = []
     @Option(name: .customLong("kernel"), help: "For a tree with no kernel in /boot: boot it with this generation's kernel.") var kernel: String?
-    @Option(name: .customLong("scenario"), help: "A scenario whose steps run after COMMAND and the reboot (repeatable).") var scenarios: [String] = []
 }

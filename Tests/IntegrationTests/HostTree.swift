@@ -98,4 +98,9 @@ enum HostTree {
         env["APT_CONFIG"] = conf.path
         try HostCommand.run(["apt-get", "update", "-q"], environment: env, timeout: 300)
     }
+
+    /// The version of `package` the tree's dpkg database has installed.
+    static func installedVersion(_ package: String, in root: URL) throws -> String {
+        try HostCommand.run(["dpkg-query", "--admindir=\(root.path)/var/lib/dpkg", "-W", "-f=${Version}", package]).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 }

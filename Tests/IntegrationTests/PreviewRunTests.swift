@@ -37,15 +37,32 @@ import Testing
         for k in ["capture", "download", "boot", "command", "reboot", "probes"] { #expect(r.seconds[k] != nil, "no time for \(k)") }
         #expect(try HostTree.fingerprint(root) == before, "the preview changed the host tree")
 
-        // The same host, offered demo 3.0: the upgrade installs, and the service fails to start after it.
-        try HostTree.useSource("\(url)/bad", in: root)
-        let beforeBad = try HostTree.fingerprint(root)
-        let bad = try await frozen.run(runner: TestGuest.runner)
-        #expect(!bad.passed)
-        #expect(bad.run.outcome == .failed)
-        let failed = try #require(bad.run.steps.first { $0.outcome == .failed })
-        #expect((bad.run.message ?? "").contains("rehearse-demo.service"), "\(bad.run.message ?? "")")
-        #expect((failed.stdout ?? "").contains("rehearse-demo"), "its status and journal: \(failed.stdout ?? "")")
-        #expect(try HostTree.fingerprint(root) == beforeBad, "the preview changed the host tree")
+        // gate --preview: the same preview, and then COMMAND on the tree (chrooted).
+        let gate = try CommandLineTests.start(["gate", "--preview", "--root", root.path, "--name", "preview-host", "--", "apt-get", "dist-upgrade", "-y"],
+                                              environment: ["DEBIAN_FRONTEND": "noninteractive"])
+        #expect(await gate.wait(900) == 0, "\(gate.out)\n\(gate.err)")
+        #expect(gate.out.contains("PREVIEW PASSED") && gate.out.contains("running: apt-get dist-upgrade -y (chrooted into"), "\(gate.out)")
+        #expect(try HostTree.installedVersion("rehearse-demo", in: root) == "2.0", "COMMAND ran on the tree")
+        #expect(GateHistory(state: TestGuest.state).records().last?.decision == .ran)
+    }
+
+    @Test func gateRefusesAnUpgradeThatBreaksAServiceAndLeavesTheHostAsItWas() async throws {
+        let root = try await HostTree.make()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let repo = try #require(try await HostTree.debian().payloads["repo"])
+        let served = TestGuest.runs.appendingPathComponent("apt-http-\(UUID().uuidString.prefix(8))")
+        try HostTree.repository(from: repo, into: served) { $0.hasPrefix("rehearse-demo_3.0") }
+        let (server, url) = try HostTree.serve(served)
+        defer { server.terminate() }
+        try HostTree.useSource(url, in: root)
+        let before = try HostTree.fingerprint(root)
+        let gate = try CommandLineTests.start(["gate", "--preview", "--root", root.path, "--name", "preview-bad", "--", "apt-get", "dist-upgrade", "-y"])
+        #expect(await gate.wait(900) == 1, "\(gate.out)\n\(gate.err)")
+        #expect(gate.out.contains("PREVIEW FAILED") && gate.out.contains("rehearse-demo.service"), "\(gate.out)")
+        #expect(gate.out.contains("rehearse-demo 3.0") || gate.out.contains("JSON"), "the unit's status and journal: \(gate.out)")
+        #expect(gate.out.contains("gate: refused"), "\(gate.out)")
+        #expect(try HostTree.fingerprint(root) == before, "the preview or the gate changed the host tree")
+        #expect(try HostTree.installedVersion("rehearse-demo", in: root) == "1.0")
+        #expect(GateHistory(state: TestGuest.state).records().last?.decision == .refused)
     }
 }
