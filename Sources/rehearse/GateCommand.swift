@@ -103,10 +103,19 @@ struct GateCommand: AsyncParsableCommand {
     /// `gate --preview`: the preview decides; COMMAND then runs on the host,
     /// or inside the --root tree (chrooted), never on the real root for a tree.
     func runPreview(log: GateHistory) async throws {
-        let result = try await PreviewCommand.preview(previewOptions, scenarios: scenarios, connection: connection, command: command)
-        let decision = GateRecord.decide([result.run], dryRun: dryRun)
-        var record = GateRecord(candidate: "preview of \(previewOptions.root == "/" ? "this host" : previewOptions.root)", results: [result.run], decision: decision, command: command)
-        record.candidateDigest = result.generation.digest
+        let what = "preview of \(previewOptions.root == "/" ? "this host" : previewOptions.root)"
+        let run: ScenarioResult, digest: String?
+        do {
+            let result = try await PreviewCommand.preview(previewOptions, scenarios: scenarios, connection: connection, command: command)
+            (run, digest) = (result.run, result.generation.digest)
+        } catch let e as RehearsalError where e.code.kind != .badInput {
+            // The capture or APT's download failed: still a decision to record.
+            FileHandle.standardError.write(Data("rehearse: \(e.description)\n".utf8))
+            (run, digest) = (ScenarioResult.stopped(name: what, file: previewOptions.root, by: e), nil)
+        }
+        let decision = GateRecord.decide([run], dryRun: dryRun)
+        var record = GateRecord(candidate: what, results: [run], decision: decision, command: command)
+        record.candidateDigest = digest
         let root = previewOptions.root
         let argv = TreeCommand.argv(root: root, command: command)
         let shown = GateHistoryTable.display(command) + (root == "/" ? "" : " (chrooted into \(root))")
@@ -129,7 +138,7 @@ struct GateCommand: AsyncParsableCommand {
             status = 1
         case .noVerdict:
             print("gate: no verdict (the preview itself failed); not running: \(shown)")
-            status = result.run.outcome == .interrupted ? 130 : 3
+            status = run.outcome == .interrupted ? 130 : 3
         }
         do { try log.append(record) } catch {
             FileHandle.standardError.write(Data("rehearse: could not record the decision in \(log.file.path): \(error)\n".utf8))

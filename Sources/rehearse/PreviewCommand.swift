@@ -43,7 +43,12 @@ struct PreviewCommand: AsyncParsableCommand {
         } catch {
             throw RehearsalError.infrastructure("writing the report failed: \(error)")
         }
-        throw ExitCode(result.passed ? 0 : result.run.outcome == .infrastructure ? 3 : 1)
+        switch result.run.outcome {
+        case .passed: throw ExitCode(0)
+        case .infrastructure: throw ExitCode(3)
+        case .interrupted: throw ExitCode(130)
+        default: throw ExitCode(1)
+        }
     }
 
     /// Runs a preview with the terminal's progress and prints its report; shared with `gate --preview`.

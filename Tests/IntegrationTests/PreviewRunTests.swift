@@ -35,6 +35,8 @@ import Testing
         #expect(c.new.snapshot.kernel == newKernel, "the new kernel booted: \(c.new.snapshot.kernel ?? "-")")
         #expect(c.old.snapshot.kernel != newKernel)
         for k in ["capture", "download", "boot", "command", "reboot", "probes"] { #expect(r.seconds[k] != nil, "no time for \(k)") }
+        // For the record (never asserted): where a preview's time goes on this machine.
+        print("preview phases: " + r.seconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f s", $0.key, $0.value) }.joined(separator: ", "))
         #expect(try HostTree.fingerprint(root) == before, "the preview changed the host tree")
 
         // gate --preview: the same preview, and then COMMAND on the tree (chrooted).

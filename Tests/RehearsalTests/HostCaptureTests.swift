@@ -97,7 +97,35 @@ import Testing
 
     @Test func theGuestRunsTheCommandAsGivenNeverDownloading() throws {
         let c = try AptCommand(["apt-get", "install", "-y", "it's"])
-        #expect(c.guestCommand == "'env' 'DEBIAN_FRONTEND=noninteractive' 'apt-get' 'install' '-y' 'it'\\''s' '-o' 'APT::Get::Download=false'")
+        #expect(c.guestCommand == "'env' 'DEBIAN_FRONTEND=noninteractive' 'apt-get' 'install' '-y' 'it'\\''s' '-y' '-o' 'APT::Get::Download=false' '-o' 'Dpkg::Options::=--force-confdef' '-o' 'Dpkg::Options::=--force-confold'")
         #expect(c.downloadArgv == ["apt-get", "install", "-y", "it's", "--download-only", "--yes", "--quiet"])
+    }
+
+    @Test func optionValuesAreNotTakenForTheAction() throws {
+        #expect(try AptCommand(["apt-get", "-o", "Debug::X=1", "-t", "bookworm-backports", "install", "-y", "nginx"]).action == "install")
+        #expect(throws: RehearsalError.self) { try AptCommand(["apt-get", "-o", "install", "update"]) }
+        #expect(try AptCommand(["apt", "upgrade"]).downloadArgv.contains("--with-new-pkgs"))
+        #expect(!(try AptCommand(["apt-get", "upgrade"]).downloadArgv.contains("--with-new-pkgs")))
+    }
+
+    /// An absolute link in the copy points at the host's own file: writing must never follow it.
+    @Test func adaptingTheCopyNeverWritesThroughALink() throws {
+        let fm = FileManager.default
+        let base = fm.temporaryDirectory.appendingPathComponent("mirror-\(UUID().uuidString.prefix(8))")
+        defer { try? fm.removeItem(at: base) }
+        let tree = base.appendingPathComponent("tree"), host = base.appendingPathComponent("host")
+        try fm.createDirectory(at: tree.appendingPathComponent("etc"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: host, withIntermediateDirectories: true)
+        try Data("host's fstab\n".utf8).write(to: host.appendingPathComponent("fstab"))
+        try fm.createSymbolicLink(atPath: tree.appendingPathComponent("etc/fstab").path, withDestinationPath: host.appendingPathComponent("fstab").path)
+        try fm.createSymbolicLink(atPath: tree.appendingPathComponent("etc/systemd").path, withDestinationPath: host.path)
+        try MirrorPath.write("copy's fstab\n", to: "etc/fstab", in: tree)
+        #expect(try String(contentsOf: host.appendingPathComponent("fstab"), encoding: .utf8) == "host's fstab\n")
+        #expect(try String(contentsOf: tree.appendingPathComponent("etc/fstab"), encoding: .utf8) == "copy's fstab\n")
+        #expect(throws: RehearsalError.self) { try MirrorPath.write("x", to: "etc/systemd/system/x.service", in: tree) }
+        #expect(throws: RehearsalError.self) { try MirrorPath.symlink("etc/systemd/x", to: "/dev/null", in: tree) }
+        #expect(!fm.fileExists(atPath: host.appendingPathComponent("system").path))
+        try MirrorPath.symlink("etc/new/dir/unit", to: "/dev/null", in: tree)
+        #expect(try fm.destinationOfSymbolicLink(atPath: tree.appendingPathComponent("etc/new/dir/unit").path) == "/dev/null")
     }
 }

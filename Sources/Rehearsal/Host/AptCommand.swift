@@ -21,11 +21,26 @@ public struct AptCommand: Sendable, Equatable {
         guard Self.tools.contains(tool) else {
             throw RehearsalError(.badHost, "`\(argv.joined(separator: " "))` is not an APT command: \(supported)")
         }
-        guard let action = argv.dropFirst().first(where: { !$0.hasPrefix("-") }), Self.actions.contains(action) else {
+        guard let action = Self.action(in: Array(argv.dropFirst())), Self.actions.contains(action) else {
             throw RehearsalError(.badHost, "`\(argv.joined(separator: " "))` changes no packages APT can fetch first: \(supported)")
         }
         self.argv = argv
         self.action = action
+    }
+
+    /// Options whose value is the next word (`-o X=Y`, `-t bookworm-backports`, `-c FILE`).
+    static let takingValue: Set = ["-o", "--option", "-t", "--target-release", "--default-release", "-c", "--config-file"]
+
+    /// The first word that is neither an option nor an option's value.
+    static func action(in args: [String]) -> String? {
+        var skip = false
+        for a in args {
+            if skip { skip = false; continue }
+            if takingValue.contains(a) { skip = true; continue }
+            if a.hasPrefix("-") { continue }
+            return a
+        }
+        return nil
     }
 
     /// Its arguments after the tool's name.
@@ -34,13 +49,21 @@ public struct AptCommand: Sendable, Equatable {
     /// On the host: the same request in APT's download-only mode (apt-get,
     /// whose interface is stable for scripts), answering yes, with no
     /// progress meter.
-    var downloadArgv: [String] { ["apt-get"] + arguments + ["--download-only", "--yes", "--quiet"] }
+    var downloadArgv: [String] {
+        // `apt upgrade` installs new dependencies; `apt-get upgrade` does not unless asked.
+        let extra = tool == "apt" && action == "upgrade" ? ["--with-new-pkgs"] : []
+        return ["apt-get"] + arguments + extra + ["--download-only", "--yes", "--quiet"]
+    }
+
+    var tool: String { URL(fileURLWithPath: argv[0]).lastPathComponent }
 
     /// In the guest: the command as given, never downloading (what the host
-    /// fetched is in the archive cache; anything else fails as APT says),
-    /// with no one to answer debconf's questions.
+    /// fetched is in the archive cache; anything else fails as APT says).
+    /// No one is there to answer: APT's question is answered yes, debconf's
+    /// get their defaults, and a changed conffile is kept (dpkg's default).
     var guestCommand: String {
-        let words = ["env", "DEBIAN_FRONTEND=noninteractive"] + argv + ["-o", "APT::Get::Download=false"]
+        let words = ["env", "DEBIAN_FRONTEND=noninteractive"] + argv
+            + ["-y", "-o", "APT::Get::Download=false", "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
         return words.map(ShellProtocol.shellQuote).joined(separator: " ")
     }
 

@@ -32,22 +32,25 @@ public struct CapturePlan: Sendable {
     public static func make(root: String, excludes: [String], state: StateDirectory, mounts: MountTable,
                             swaps: String = (try? String(contentsOfFile: "/proc/swaps", encoding: .utf8)) ?? "") throws -> CapturePlan {
         var out = scratch
-        for m in mounts.leftOut(under: root) where !out.contains(where: { $0.pattern == m.point + "/*" }) {
-            out.append(LeftOut(pattern: m.point + "/*", why: "\(m.type) mount"))
+        // A mount point is a path, not a pattern: rsync's wildcard characters in it are escaped.
+        func escape(_ s: String) -> String { s.map { "[*?\\".contains($0) ? "\\\($0)" : String($0) }.joined() }
+        for m in mounts.leftOut(under: root) where !out.contains(where: { $0.pattern == escape(m.point) + "/*" }) {
+            out.append(LeftOut(pattern: escape(m.point) + "/*", why: "\(m.type) mount"))
         }
         func inside(_ path: String) -> String? {
-            let p = URL(fileURLWithPath: path).standardizedFileURL.path
+            // Resolved: a state directory reached through a link must still be left out of the copy.
+            let p = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
             if root == "/" { return p }
             return p.hasPrefix(root + "/") ? String(p.dropFirst(root.count)) : nil
         }
         for line in swaps.split(separator: "\n").dropFirst() {
             let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if f.count > 1, f[1] == "file", let rel = inside(MountTable.unescape(String(f[0]))) {
-                out.append(LeftOut(pattern: rel, why: "swap file"))
+                out.append(LeftOut(pattern: escape(rel), why: "swap file"))
             }
         }
         for dir in [state.root.path, state.images.path] {
-            if let rel = inside(dir), !out.contains(where: { $0.pattern == rel }) {
+            if let rel = inside(dir).map(escape), !out.contains(where: { $0.pattern == rel }) {
                 out.append(LeftOut(pattern: rel, why: "Rehearsal's state"))
             }
         }

@@ -23,9 +23,13 @@ final class DpkgLock: @unchecked Sendable {
             l.l_type = Int16(F_WRLCK)
             l.l_whence = Int16(SEEK_SET)
             if fcntl(fd, F_SETLK, &l) != 0 {
+                let code = errno
                 close(fd)
                 release()
-                throw RehearsalError(.hostBusy, "dpkg or APT is running on \(root) (it holds \(path)): capture again when it has finished")
+                if code == EAGAIN || code == EACCES {
+                    throw RehearsalError(.hostBusy, "dpkg or APT is running on \(root), or another capture is reading it (\(path) is locked): capture again when it has finished")
+                }
+                throw RehearsalError.infrastructure("can't lock dpkg's \(path): \(String(cString: strerror(code)))")
             }
             fds.append(fd)
         }

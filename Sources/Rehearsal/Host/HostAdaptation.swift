@@ -124,14 +124,10 @@ struct HostAdaptation {
     }
 
     private func replace(_ p: String, with text: String) throws {
-        try fm.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if (try? fm.destinationOfSymbolicLink(atPath: p)) != nil { try fm.removeItem(atPath: p) }
-        try Data(text.utf8).write(to: URL(fileURLWithPath: p))
+        try MirrorPath.write(text, to: String(p.dropFirst(tree.path.count + 1)), in: tree)
     }
 
     private func link(_ p: String, to dest: String) throws {
-        try fm.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if fm.fileExists(atPath: p) || (try? fm.destinationOfSymbolicLink(atPath: p)) != nil { try fm.removeItem(atPath: p) }
-        try fm.createSymbolicLink(atPath: p, withDestinationPath: dest)
+        try MirrorPath.symlink(String(p.dropFirst(tree.path.count + 1)), to: dest, in: tree)
     }
 }

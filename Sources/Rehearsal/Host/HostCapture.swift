@@ -105,7 +105,11 @@ public struct HostCapture: Sendable {
     static func markLatest(_ g: Generation, in home: URL) throws {
         let tmp = home.appendingPathComponent(".latest-\(getpid())")
         try Data((g.shortDigest + "\n").utf8).write(to: tmp)
-        _ = rename(tmp.path, home.appendingPathComponent("latest").path)
+        guard rename(tmp.path, home.appendingPathComponent("latest").path) == 0 else {
+            let why = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(at: tmp)
+            throw RehearsalError.infrastructure("can't record \(home.path)/latest: \(why)")
+        }
     }
 
     /// The build under `home` whose generation has `digest`, if one is complete.

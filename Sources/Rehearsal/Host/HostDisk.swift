@@ -152,10 +152,12 @@ struct HostDisk {
         step("rebuild the copy's initrd for \(rel) with virtio drivers")
         let list = path("etc/initramfs-tools/modules")
         let old = (try? String(contentsOfFile: list, encoding: .utf8)) ?? ""
-        try Data((old + (old.hasSuffix("\n") || old.isEmpty ? "" : "\n") + "# Rehearsal: the VM's disk\n" + modules.joined(separator: "\n") + "\n").utf8)
-            .write(to: URL(fileURLWithPath: list))
+        try MirrorPath.write(old + (old.hasSuffix("\n") || old.isEmpty ? "" : "\n") + "# Rehearsal: the VM's disk\n" + modules.joined(separator: "\n") + "\n",
+                             to: "etc/initramfs-tools/modules", in: mirror)
+        // MODULES=dep would probe the sysfs a bare chroot lacks (and the host's disks, not the VM's).
+        try MirrorPath.write("# Rehearsal: the VM's drivers, not the host's\nMODULES=most\n", to: "etc/initramfs-tools/conf.d/rehearse-vm.conf", in: mirror)
         try run(["chroot", mirror.path, "update-initramfs", "-u", "-k", rel], timeout: 900)
-        return "its initrd for \(rel) rebuilt with \(modules.joined(separator: ", ")) (listed in /etc/initramfs-tools/modules)"
+        return "its initrd for \(rel) rebuilt with MODULES=most and \(modules.joined(separator: ", ")) (etc/initramfs-tools/conf.d/rehearse-vm.conf, /etc/initramfs-tools/modules)"
     }
 
     /// GRUB for BIOS, installed the way grub-install would but without a
@@ -166,8 +168,7 @@ struct HostDisk {
                  "biosdisk", "part_msdos", "ext2", "normal", "linux", "serial", "terminal", "search", "search_label", "echo", "test", "gzio"], timeout: 300)
         try? fm.removeItem(at: core)
         try fm.moveItem(atPath: path("tmp/rehearse-core.img"), toPath: core.path)
-        let mods = path("boot/grub/i386-pc")
-        try fm.createDirectory(atPath: mods, withIntermediateDirectories: true)
+        let mods = try MirrorPath.directory("boot/grub/i386-pc", in: mirror)
         for f in (try? fm.contentsOfDirectory(atPath: path("usr/lib/grub/i386-pc"))) ?? [] where f.hasSuffix(".mod") || f.hasSuffix(".lst") {
             let dest = "\(mods)/\(f)"
             try? fm.removeItem(atPath: dest)
@@ -188,7 +189,7 @@ struct HostDisk {
         }
 
         """
-        try Data(cfg.utf8).write(to: URL(fileURLWithPath: path("boot/grub/grub.cfg")))
+        try MirrorPath.write(cfg, to: "boot/grub/grub.cfg", in: mirror)
         let defaults = """
         # Added by Rehearsal to the captured copy: the VM's console is serial.
         GRUB_TIMEOUT=0
@@ -198,8 +199,7 @@ struct HostDisk {
         GRUB_DISABLE_OS_PROBER=true
 
         """
-        try fm.createDirectory(atPath: path("etc/default/grub.d"), withIntermediateDirectories: true)
-        try Data(defaults.utf8).write(to: URL(fileURLWithPath: path("etc/default/grub.d/rehearse.cfg")))
+        try MirrorPath.write(defaults, to: "etc/default/grub.d/rehearse.cfg", in: mirror)
     }
 
     /// One partition from sector 2048 holding an ext4 made from the tree,

@@ -59,7 +59,7 @@ public struct MountTable: Sendable, Equatable {
         let root = root == "/" ? "" : (root.hasSuffix("/") ? String(root.dropLast()) : root)
         var last: [String: Mount] = [:]
         var order: [String] = []
-        for m in mounts where m.point.hasPrefix(root + "/") && m.point != root {
+        for m in mounts where m.point.hasPrefix(root + "/") && m.point != root + "/" {
             if last[m.point] == nil { order.append(m.point) }
             last[m.point] = m
         }

@@ -59,14 +59,14 @@ public struct Preview: Sendable {
         onEvent(.phase("fetch what `\(command.description)` downloads (APT download-only, into Rehearsal's cache)"))
         clock = Stopwatch()
         let cache = try state.create(state.downloads.appendingPathComponent("apt").appendingPathComponent(g.shortDigest))
-        let archives = cache.appendingPathComponent("archives")
+        let archives = cache.appendingPathComponent("payload/archives")
         let download = AptDownload(root: capture.root, archives: archives)
         let command = self.command
         let fetched = try await offload { try download.run(command) }
         seconds["download"] = clock.seconds
 
         var spec = MachineSpec(image: g.name, imageLine: 0, memoryMiB: memoryMiB, cpus: 1)
-        spec.payload = .directory(cache.path)
+        spec.payload = .directory(archives.deletingLastPathComponent().path)
         var scenario = Scenario.empty(machine: spec, name: "preview \(command.description)", timeout: 3600)
         scenario.file = capture.root == "/" ? "(this host)" : capture.root
         var steps = [
@@ -145,5 +145,17 @@ public struct Preview: Sendable {
     static func lastBoot(_ r: ScenarioResult) -> [Double] {
         guard r.boots.count > 1, let s = r.boots.last?.secondsToShell else { return [r.bootSeconds ?? 0] }
         return [s]
+    }
+}
+
+extension ScenarioResult {
+    /// A rehearsal that ended before any machine booted (a capture or APT's download failed), as a result to decide and record.
+    public static func stopped(name: String, file: String, by e: RehearsalError) -> ScenarioResult {
+        let outcome: Outcome = switch e.code.kind {
+        case .failure, .badInput: .failed
+        case .interrupted: .interrupted
+        case .infrastructure: .infrastructure
+        }
+        return ScenarioResult(name: name, file: file, outcome: outcome, message: e.description, steps: [], seconds: 0, startedAt: Date())
     }
 }
