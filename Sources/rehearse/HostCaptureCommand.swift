@@ -76,9 +76,8 @@ struct HostGroupCommand: AsyncParsableCommand {
         static func show(_ e: HostCapture.Event, _ terminal: Terminal) {
             switch e {
             case let .plan(p):
-                terminal.finishLine()
-                print("capturing \(p.root): \(p.files) files, \(Formatting.size(p.bytes)); \(Formatting.size(p.bytesToCopy)) to copy now")
-                for l in p.leftOut { print("  leaving out \(l.pattern) (\(l.why))") }
+                terminal.lines(["capturing \(p.root): \(p.files) files, \(Formatting.size(p.bytes)); \(Formatting.size(p.bytesToCopy)) to copy now"]
+                               + p.leftOut.map { "  leaving out \($0.pattern) (\($0.why))" })
             case let .copying(pct): terminal.status("copying: \(pct)%")
             case let .step(s): terminal.status(s)
             }

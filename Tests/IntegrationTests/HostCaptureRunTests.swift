@@ -11,6 +11,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root) }
         let before = try HostTree.fingerprint(root)
         let capture = { var c = HostCapture(); c.root = root.path; c.excludes = ["/srv/secret"]; return c }()
+        // Its mirror and disk are a few GiB: not kept after the test.
+        defer { try? FileManager.default.removeItem(at: TestGuest.state.hostCaptures.appendingPathComponent(capture.name)) }
         let first = try await offload { try capture.run(state: TestGuest.state) }
         let g = first.generation
         #expect(!first.reused)

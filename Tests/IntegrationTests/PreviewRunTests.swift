@@ -24,6 +24,7 @@ import Testing
         var good = Preview(command: try AptCommand(["apt-get", "dist-upgrade", "-y"]))
         good.capture.root = root.path
         good.capture.name = "preview-host"
+        defer { try? FileManager.default.removeItem(at: TestGuest.state.hostCaptures.appendingPathComponent("preview-host")) }
         let frozen = good
         let r = try await frozen.run(runner: TestGuest.runner)
         #expect(r.passed, "\(r.run.message ?? "") \(r.run.steps.map { "\($0.name): \($0.outcome) \($0.message ?? "") \($0.stdout ?? "")" })")
@@ -58,6 +59,7 @@ import Testing
         defer { server.terminate() }
         try HostTree.useSource(url, in: root)
         let before = try HostTree.fingerprint(root)
+        defer { try? FileManager.default.removeItem(at: TestGuest.state.hostCaptures.appendingPathComponent("preview-bad")) }
         let gate = try CommandLineTests.start(["gate", "--preview", "--root", root.path, "--name", "preview-bad", "--", "apt-get", "dist-upgrade", "-y"])
         #expect(await gate.wait(900) == 1, "\(gate.out)\n\(gate.err)")
         #expect(gate.out.contains("PREVIEW FAILED") && gate.out.contains("rehearse-demo.service"), "\(gate.out)")
