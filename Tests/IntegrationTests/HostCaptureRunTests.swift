@@ -71,6 +71,7 @@ import Testing
         #expect(await run.wait() == 2)
         #expect(run.err.contains("its /sbin/init is not systemd"), "\(run.err)")
         #expect(run.err.split(separator: "\n").count == 1, "\(run.err)")
+        #expect(!FileManager.default.fileExists(atPath: TestGuest.state.hostCaptures.appendingPathComponent("nothing").path), "a refused capture leaves nothing")
         let missing = try CommandLineTests.start(["host", "capture", "--root", root.path + "/nope"])
         #expect(await missing.wait() == 2)
         #expect(missing.err.contains("no such directory"), "\(missing.err)")

@@ -54,6 +54,8 @@ public struct HostCapture: Sendable {
         guard Self.validName(name) else {
             throw RehearsalError(.badHost, "`\(name)` can't name a capture: use letters, digits, `-`, `_` and `.`")
         }
+        // Refused before anything is copied or made: a tree that is not a systemd system, or has no kernel to boot.
+        _ = try HostDisk(name: name, root: rootURL.path, mirror: rootURL, manifestDigest: "", kernelFrom: kernelFrom).identity()
         let home = try state.create(state.hostCaptures.appendingPathComponent(name))
         // The copy holds the host's secrets (/etc/shadow, SSH host keys): its owner's alone.
         chmod(state.hostCaptures.path, 0o700)
@@ -65,8 +67,6 @@ public struct HostCapture: Sendable {
         let dpkg = try DpkgLock(root: rootURL.path)
         defer { dpkg.release() }
 
-        // Refused before anything is copied: a tree that is not a systemd system, or has no kernel to boot.
-        _ = try HostDisk(name: name, root: rootURL.path, mirror: rootURL, manifestDigest: "", kernelFrom: kernelFrom).identity()
         let plan = try CapturePlan.make(root: rootURL.path, excludes: excludes, state: state, mounts: try MountTable.current())
         let mirror = home.appendingPathComponent("tree")
         try state.create(mirror)
