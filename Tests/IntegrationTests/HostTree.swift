@@ -46,30 +46,35 @@ enum HostTree {
 
 
     /// Serves `directory` on 127.0.0.1 (a port the system picks); returns the server and its base URL.
+    /// The server writes its port on stdout once it listens: reading that line is the wait.
     static func serve(_ directory: URL) throws -> (Process, String) {
-        let portFile = directory.appendingPathComponent(".port")
-        try? FileManager.default.removeItem(at: portFile)
         let script = """
         import http.server, functools, sys
         h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
         h.log_message = lambda *a: None
         s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), h)
-        open(sys.argv[2] + ".tmp", "w").write(str(s.server_address[1]))
-        import os; os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+        print(s.server_address[1], flush=True)
         s.serve_forever()
         """
         let p = Process()
+        let out = Pipe()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, directory.path, portFile.path]
-        p.standardOutput = FileHandle.nullDevice
+        p.arguments = ["python3", "-c", script, directory.path]
+        p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        for _ in 0..<200 {
-            if let port = try? String(contentsOf: portFile, encoding: .utf8), !port.isEmpty { return (p, "http://127.0.0.1:\(port)") }
-            usleep(50_000)
+        // Blocks until the line arrives, or returns empty when the server died first.
+        var line = Data()
+        while !line.contains(10) {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
         }
-        p.terminate()
-        throw RehearsalError.infrastructure("the test's HTTP server did not start")
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            p.terminate()
+            throw RehearsalError.infrastructure("the test's HTTP server did not start")
+        }
+        return (p, "http://127.0.0.1:\(port)")
     }
 
     /// A flat APT repository in `dir` with the debs of `repo` that `keep` accepts (by file name).

@@ -119,8 +119,9 @@ struct HostDisk {
         try fm.createDirectory(at: staged, withIntermediateDirectories: true)
         try run(["qemu-img", "convert", "-O", "qcow2", raw.path, staged.appendingPathComponent("disk.qcow2").path], timeout: 3600)
         try? fm.removeItem(at: raw)
-        for (rel, _) in [(kernel, 0), (initrd, 0)] where rel != nil && !(rel!.hasPrefix("/")) {
-            try fm.moveItem(at: work.appendingPathComponent(rel!), to: staged.appendingPathComponent(rel!))
+        // The copy's own kernel and initrd move in beside the disk; a lent kernel stays where its generation has it.
+        for rel in [kernel, initrd].compactMap({ $0 }) where !rel.hasPrefix("/") {
+            try fm.moveItem(at: work.appendingPathComponent(rel), to: staged.appendingPathComponent(rel))
         }
 
         func final(_ rel: String?) -> String? { rel.map { $0.hasPrefix("/") ? $0 : out.appendingPathComponent($0).path } }
